@@ -1,0 +1,49 @@
+"""The `flexiq` command line.
+
+Each subcommand lives in its own module under ``experiments/commands/`` and exposes
+``register(subparsers)``; the module list below is the only place that names them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# Modules providing subcommands, in the order `flexiq --help` lists them.
+COMMAND_MODULES = [
+    "experiments.commands.info",
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="flexiq",
+        description="FlexiQ-NPU: mixed 4/8-bit quantization, compiler and cycle-level NPU simulator",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # user-facing errors carry their own message
+        from quant.errors import FlexiQError
+
+        if isinstance(exc, FlexiQError):
+            print(f"flexiq {args.command}: error: {exc}", file=sys.stderr)
+            return 2
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

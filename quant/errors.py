@@ -1,0 +1,27 @@
+"""Errors the project raises for bad input. Each message says what was wrong and where."""
+
+from __future__ import annotations
+
+
+class FlexiQError(ValueError):
+    """Base class: a user-facing error with a clear message."""
+
+
+class ConfigError(FlexiQError):
+    """A configuration field has a bad value (the message names the field)."""
+
+
+class UnsupportedOpError(FlexiQError):
+    """A model contains an op the quantizer or compiler cannot handle."""
+
+
+class CalibrationError(FlexiQError):
+    """Calibration could not run (empty data, non-finite values, ...)."""
+
+
+class AccumulatorOverflowError(FlexiQError, OverflowError):
+    """An integer accumulator left the int32 range; names the layer."""
+
+
+class DataMissingError(FlexiQError, FileNotFoundError):
+    """A data set or checkpoint is not installed; says how to install it."""

@@ -1,0 +1,179 @@
+"""The exact mixed 4/8-bit GEMM and convolution of SPEC §2 (the quant reference).
+
+Channels are in *priority order*: the first ``n4`` feature channels run in 4 bits, in
+groups of ``group_size``; the rest run in 8 bits. For 4-bit group ``g``::
+
+    x4 = clamp(rshift_rne(x8, e_x[g]), lo, hi)      # lo, hi = -8, 7 or 0, 15
+    w4 = clamp(rshift_rne(w8, e_w[n, g]), -8, 7)
+    acc[m, n] += (sum_k x4 * w4) << (e_x[g] + e_w[n, g])
+
+Integer sums are computed with float64 BLAS products of integer-valued arrays, which are
+exact while every partial sum stays below 2**53 (8-bit codes allow K up to ~2.8e11), and
+converted to int64 before any shift.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .extraction import (
+    EXTRACTIONS,
+    group_bounds,
+    lower4,
+    shift_for_range,
+    weight_elem_shifts,
+    weight_group_shifts,
+)
+from .rounding import code_range
+
+WEIGHT_SHIFTS = ("group", "weight")
+
+
+@dataclass
+class ShiftPlan:
+    """Shifts used by one mixed GEMM: what the NPU's shift tables hold.
+
+    ``x_shift``: [n_groups] (static) or [B, n_groups] (dynamic, one row per sample);
+    ``w_shift``: [N, n_groups] (``"group"``) or [N, n4] (``"weight"``, per weight).
+    ``bounds``: (start, stop) channel span of each 4-bit group.
+    """
+
+    bounds: list
+    x_shift: np.ndarray
+    w_shift: np.ndarray
+    weight_shift: str = "group"
+
+
+def _check_common(n4, k, group_size, extraction, weight_shift):
+    if group_size <= 0:
+        raise ValueError(f"group_size must be positive, got {group_size}")
+    if extraction not in EXTRACTIONS:
+        raise ValueError(f"extraction must be one of {EXTRACTIONS}, got {extraction!r}")
+    if weight_shift not in WEIGHT_SHIFTS:
+        raise ValueError(f"weight_shift must be one of {WEIGHT_SHIFTS}, got {weight_shift!r}")
+    if not 0 <= n4 <= k:
+        raise ValueError(f"n4={n4} must lie in [0, K={k}]")
+    if n4 % group_size and n4 != k:
+        raise ValueError(f"n4={n4} must be a multiple of group_size={group_size} (or equal K={k})")
+
+
+def _check_codes(x, w, x_signed):
+    lo, hi = code_range(x_signed)
+    if x.size and (x.min() < lo or x.max() > hi):
+        kind = "signed" if x_signed else "unsigned"
+        raise ValueError(f"activation codes outside the {kind} 8-bit range [{lo}, {hi}]")
+    if w.size and (w.min() < -128 or w.max() > 127):
+        raise ValueError("weight codes outside the 8-bit range [-128, 127]")
+
+
+def activation_shifts(x_groups, x_range, bounds, x_signed, extraction, dynamic):
+    """Activation shift per group.
+
+    ``x_groups`` is [B, R, K] (samples, rows per sample, channels). Static: one shift per
+    group from ``x_range`` ([2, K]; None means the range of ``x`` itself). Dynamic: one
+    shift per sample and group from that sample's own values.
+    """
+    ng = len(bounds)
+    if dynamic:
+        out = np.zeros((x_groups.shape[0], ng), dtype=np.int64)
+        for g, (a, b) in enumerate(bounds):
+            blk = x_groups[:, :, a:b].reshape(x_groups.shape[0], -1)
+            if blk.shape[1] == 0:
+                continue
+            out[:, g] = shift_for_range(blk.min(axis=1), blk.max(axis=1), x_signed, extraction)
+        return out
+    out = np.zeros(ng, dtype=np.int64)
+    for g, (a, b) in enumerate(bounds):
+        if x_range is None:
+            blk = x_groups[:, :, a:b]
+            lo, hi = (int(blk.min()), int(blk.max())) if blk.size else (0, 0)
+        else:
+            lo, hi = int(np.min(x_range[0, a:b])), int(np.max(x_range[1, a:b]))
+        out[g] = shift_for_range(lo, hi, x_signed, extraction)
+    return out
+
+
+def plan_shifts(x3, w2, n4, *, group_size=64, x_signed=True, extraction="effective",
+                x_range=None, dynamic=False, weight_shift="group") -> ShiftPlan:
+    """Shifts for a GEMM whose input is [B, R, K] and weights [N, K]."""
+    k = w2.shape[1]
+    bounds = group_bounds(n4, k, group_size)
+    xs = activation_shifts(x3, x_range, bounds, x_signed, extraction, dynamic)
+    if weight_shift == "group":
+        ws = weight_group_shifts(w2, bounds, extraction)
+    else:
+        ws = weight_elem_shifts(w2[:, :n4], extraction)
+    return ShiftPlan(bounds, xs, ws, weight_shift)
+
+
+def _f64(a):
+    return np.asarray(a, dtype=np.float64)
+
+
+def _grouped_matmul(x3, w2, n4, plan: ShiftPlan, x_signed):
+    """Core: x3 [B, R, K] codes, w2 [N, K] codes -> int64 [B, R, N]."""
+    b, r, _ = x3.shape
+    n = w2.shape[0]
+    acc = np.zeros((b, r, n), dtype=np.int64)
+    for g, (a, z) in enumerate(plan.bounds):
+        ex = plan.x_shift[:, g] if plan.x_shift.ndim == 2 else plan.x_shift[g]
+        ex_b = np.asarray(ex, dtype=np.int64).reshape(-1, 1, 1) if np.ndim(ex) else np.int64(ex)
+        x4 = lower4(x3[:, :, a:z], ex_b, x_signed)
+        if plan.weight_shift == "group":
+            ew = plan.w_shift[:, g]
+            w4 = lower4(w2[:, a:z], ew[:, None], True)
+            part = np.rint(_f64(x4) @ _f64(w4).T).astype(np.int64)
+            acc += part << (ex_b + ew[None, None, :])
+        else:
+            ewk = plan.w_shift[:, a:z]
+            weff = lower4(w2[:, a:z], ewk, True) << ewk
+            part = np.rint(_f64(x4) @ _f64(weff).T).astype(np.int64)
+            acc += part << ex_b
+    if n4 < w2.shape[1]:
+        acc += np.rint(_f64(x3[:, :, n4:]) @ _f64(w2[:, n4:]).T).astype(np.int64)
+    return acc
+
+
+def mixed_gemm(x, w, n4, *, group_size=64, x_signed=True, extraction="effective",
+               x_range=None, dynamic=False, weight_shift="group", return_plan=False):
+    """Exact mixed-precision GEMM accumulators ``acc[m, n]`` (int64, before bias).
+
+    ``x`` [M, K] activation codes and ``w`` [N, K] weight codes, both in priority order;
+    ``n4`` leading 4-bit channels; ``x_range`` [2, K] per-channel calibrated min/max codes
+    (static extraction; None = the range of ``x``); ``dynamic=True`` takes each row's own
+    range per group. ``weight_shift="weight"`` gives every weight its own shift.
+    """
+    x = np.asarray(x)
+    w = np.asarray(w)
+    if x.ndim != 2 or w.ndim != 2 or x.shape[1] != w.shape[1]:
+        raise ValueError(f"mixed_gemm: need x [M, K] and w [N, K]; got {x.shape} and {w.shape}")
+    _check_common(n4, x.shape[1], group_size, extraction, weight_shift)
+    x = x.astype(np.int64)
+    w = w.astype(np.int64)
+    _check_codes(x, w, x_signed)
+    if x_range is not None:
+        x_range = np.asarray(x_range, dtype=np.int64)
+        if x_range.shape != (2, x.shape[1]):
+            raise ValueError(f"x_range must be [2, K={x.shape[1]}], got {x_range.shape}")
+    # dynamic: one "sample" per row; static: one sample holding all rows
+    x3 = x[:, None, :] if dynamic else x[None, :, :]
+    plan = plan_shifts(x3, w, n4, group_size=group_size, x_signed=x_signed,
+                       extraction=extraction, x_range=x_range, dynamic=dynamic,
+                       weight_shift=weight_shift)
+    acc = _grouped_matmul(x3, w, n4, plan, x_signed)
+    acc = acc[:, 0, :] if dynamic else acc[0]
+    return (acc, plan) if return_plan else acc
+
+
+def mixed_linear(x3, w, n4, *, group_size=64, x_signed=True, extraction="effective",
+                 x_range=None, dynamic=False, weight_shift="group"):
+    """Mixed GEMM over samples: ``x3`` [B, R, K]; dynamic ranges are per sample (image)."""
+    x3 = np.asarray(x3, dtype=np.int64)
+    w = np.asarray(w, dtype=np.int64)
+    _check_common(n4, w.shape[1], group_size, extraction, weight_shift)
+    plan = plan_shifts(x3, w, n4, group_size=group_size, x_signed=x_signed,
+                       extraction=extraction, x_range=x_range, dynamic=dynamic,
+                       weight_shift=weight_shift)
+    return _grouped_matmul(x3, w, n4, plan, x_signed)

