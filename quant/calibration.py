@@ -84,8 +84,10 @@ class _Recorder(fx.Interpreter):
             x = self.env[n.args[0]]
             cdim = 1 if kind == "conv" else x.dim() - 1
             self.chan.setdefault(n.name, ChannelStats()).update(x, cdim)
-        if isinstance(out, torch.Tensor):
+        if isinstance(out, torch.Tensor) and out.is_floating_point():
             self.shapes[n.name] = tuple(out.shape)
+        elif isinstance(out, (tuple, list)) and all(isinstance(o, torch.Tensor) for o in out):
+            self.shapes[n.name] = tuple(tuple(o.shape) for o in out)
         if isinstance(out, torch.Tensor) and out.is_floating_point() and kind not in ("const", "shape", "output"):
             if not torch.isfinite(out).all():
                 raise CalibrationError(f"non-finite values at node '{n.name}' during calibration")

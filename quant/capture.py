@@ -16,7 +16,7 @@ import torch.fx as fx
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .errors import UnsupportedOpError
+from .errors import ModelError, UnsupportedOpError
 
 # kinds with integer semantics of their own (quant/int_ops.py)
 GEMM_KINDS = ("conv", "linear")
@@ -58,7 +58,8 @@ def source_of(node: fx.Node) -> str:
     """The user source line a node came from (last frame of its stack trace), if known."""
     st = node.meta.get("stack_trace") or ""
     lines = [ln.strip() for ln in st.strip().splitlines() if ln.strip()]
-    frames = [ln for ln in lines if ln.startswith("File ")]
+    frames = [ln for ln in lines if ln.startswith("File ") and "site-packages/torch/" not in ln
+              and "/torch/fx/" not in ln and "/torch/nn/modules/" not in ln]
     return frames[-1] if frames else "unknown source"
 
 
@@ -177,7 +178,7 @@ def prepare(model: nn.Module) -> fx.GraphModule:
         raise UnsupportedOpError(f"expected a torch.nn.Module, got {type(model).__name__}")
     for name, p in list(model.named_parameters()) + list(model.named_buffers()):
         if p.is_floating_point() and not torch.isfinite(p).all():
-            raise UnsupportedOpError(f"parameter '{name}' holds non-finite values (NaN or inf)")
+            raise ModelError(f"parameter '{name}' holds non-finite values (NaN or inf)")
     gm = trace(model)
     gm = fold_batchnorm(gm)
     gm = remove_noops(gm)

@@ -25,3 +25,7 @@ class AccumulatorOverflowError(FlexiQError, OverflowError):
 
 class DataMissingError(FlexiQError, FileNotFoundError):
     """A data set or checkpoint is not installed; says how to install it."""
+
+
+class ModelError(FlexiQError):
+    """The model itself is unusable (e.g. non-finite weights)."""

@@ -89,3 +89,20 @@ def weight_elem_shifts(w, extraction: str = "effective"):
     """Per-weight shift (``weight_shift="weight"`` granularity): each code its own range."""
     w = np.asarray(w, dtype=np.int64)
     return shift_for_range(np.minimum(w, 0), np.maximum(w, 0), True, extraction)
+
+
+def saturation_count(codes, e, signed: bool) -> int:
+    """Codes outside the (4 + e)-bit range that shift ``e`` was chosen for.
+
+    Such a code is clamped by more than the rounding step: this is what static
+    extraction suffers when run-time values exceed calibration. (Codes inside that range
+    can still clamp by one step at the top edge, e.g. 31 >> 2 rounds to 8 -> 7; that is
+    part of the contract, not saturation.)
+    """
+    codes = np.asarray(codes, dtype=np.int64)
+    e = np.asarray(e, dtype=np.int64)
+    if signed:
+        lo, hi = -(2 ** (3 + e)), 2 ** (3 + e) - 1
+    else:
+        lo, hi = 0, 2 ** (4 + e) - 1
+    return int(np.count_nonzero((codes < lo) | (codes > hi)))

@@ -10,8 +10,8 @@ import math
 
 import numpy as np
 
-from .rounding import INT32_MAX, INT32_MIN, code_range, quantize_multiplier, requantize
 from .errors import AccumulatorOverflowError
+from .rounding import INT32_MAX, INT32_MIN, code_range, quantize_multiplier, requantize
 
 
 def act_scale(lo: float, hi: float) -> tuple[float, bool]:

@@ -70,6 +70,8 @@ def quantize(model: nn.Module, calib_data, config: QuantConfig | None = None, *,
         kind = n.meta["kind"]
         if kind in ("const", "output"):
             continue
+        if kind not in ("input", "fused") and n.name not in shapes:
+            n.meta["kind"] = kind = "shape"  # computes sizes/indices, not activations
         src = _first_input(n)
         if kind in REQUANT_KINDS:
             stat_name = n.meta.get("act_node", n.name)

@@ -17,9 +17,9 @@ import torch.fx as fx
 import torch.nn.functional as F
 
 from . import float_ops, int_ops
-from .config import QuantConfig
-from .errors import ConfigError, UnsupportedOpError
 from .capture import source_of
+from .config import QuantConfig
+from .errors import ConfigError, FlexiQError, UnsupportedOpError
 from .mixed_conv import mixed_conv2d
 from .mixed_gemm import mixed_linear
 from .priority import max4_for_ratio
@@ -83,7 +83,7 @@ class _IntInterpreter(fx.Interpreter):
         args, kwargs = self.fetch_args_kwargs_from_env(n)
         try:
             return getattr(self, "op_" + kind)(n, args, kwargs)
-        except (ConfigError, UnsupportedOpError):
+        except FlexiQError:
             raise
         except Exception as exc:
             raise UnsupportedOpError(
