@@ -79,8 +79,8 @@ def activation_shifts(x_groups, x_range, bounds, x_signed, extraction, dynamic):
     if dynamic:
         out = np.zeros((x_groups.shape[0], ng), dtype=np.int64)
         for g, (a, b) in enumerate(bounds):
-            blk = x_groups[:, :, a:b].reshape(x_groups.shape[0], -1)
-            if blk.shape[1] == 0:
+            blk = x_groups[:, :, a:b].reshape(x_groups.shape[0], (b - a) * x_groups.shape[1])
+            if blk.size == 0:
                 continue
             out[:, g] = shift_for_range(blk.min(axis=1), blk.max(axis=1), x_signed, extraction)
         return out
@@ -172,7 +172,14 @@ def mixed_linear(x3, w, n4, *, group_size=64, x_signed=True, extraction="effecti
     """Mixed GEMM over samples: ``x3`` [B, R, K]; dynamic ranges are per sample (image)."""
     x3 = np.asarray(x3, dtype=np.int64)
     w = np.asarray(w, dtype=np.int64)
+    if x3.ndim != 3 or w.ndim != 2 or x3.shape[2] != w.shape[1]:
+        raise ValueError(f"mixed_linear: need x [B, R, K] and w [N, K]; got {x3.shape} and {w.shape}")
     _check_common(n4, w.shape[1], group_size, extraction, weight_shift)
+    _check_codes(x3, w, x_signed)
+    if x_range is not None:
+        x_range = np.asarray(x_range, dtype=np.int64)
+        if x_range.shape != (2, w.shape[1]):
+            raise ValueError(f"x_range must be [2, K={w.shape[1]}], got {x_range.shape}")
     plan = plan_shifts(x3, w, n4, group_size=group_size, x_signed=x_signed,
                        extraction=extraction, x_range=x_range, dynamic=dynamic,
                        weight_shift=weight_shift)

@@ -1,0 +1,1 @@
+"""Compiler passes over the networkx IR (compiler/ir.py), one module each."""
