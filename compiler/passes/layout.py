@@ -52,7 +52,7 @@ def _channels(d):
     shp = d["shape"]
     if not isinstance(shp, tuple) or len(shp) < 2:
         return None
-    return shp[1] if len(shp) == 4 else shp[-1]
+    return shp[1] if d.get("fmap") else shp[-1]
 
 
 def _numel(d) -> int:
@@ -144,7 +144,7 @@ def assign_layouts(g: nx.DiGraph) -> nx.DiGraph:
             d = g.nodes[m]
             g.add_node(name, kind="reorder", fx=None, source=d["source"], shape=d["shape"],
                        scale=d["scale"], signed=d["signed"], src_perm=src, dst_perm=dst,
-                       perm=dst)
+                       perm=dst, fmap=d.get("fmap", False))
             g.add_edge(m, name, index=0)
             made[key] = name
         r = made[key]

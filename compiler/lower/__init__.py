@@ -1,0 +1,1 @@
+"""Lowering of IR nodes to NPU instructions, one module per family of ops."""
