@@ -102,8 +102,17 @@ class _Compiler:
                                             want, fmap=fmap)
                     lv.lower_reorder(self.ctx, f"reorder_{src}", alias, y)
                     v = y
+            elif want is not None and not any_order and (
+                    ll.block_count(v, want, fmap) > 2 * ll.block_count(v, None, fmap) + 4):
+                # gather in logical order (long DMA runs), then one REORDER
+                t = ll.materialize(self.ctx, src, v, d["shape"], None, d["signed"], d["scale"], fmap)
+                y = self.ctx.new_tensor(f"reorder_{src}", d["shape"], d["signed"], d["scale"],
+                                        want, fmap=fmap)
+                lv.lower_reorder(self.ctx, f"reorder_{src}", t, y)
+                v = y
             else:
-                v = ll.materialize(self.ctx, src, v, d["shape"], want, d["signed"], d["scale"], fmap)
+                v = ll.materialize(self.ctx, src, v, d["shape"], None if any_order else want,
+                                   d["signed"], d["scale"], fmap)
             self.env[src] = v
         if not isinstance(v, Tensor):
             raise CompileError(f"node '{name}' ({self.g.nodes[name]['source']}) reads '{arg}', "

@@ -22,10 +22,11 @@ from .errors import ModelError, UnsupportedOpError
 GEMM_KINDS = ("conv", "linear")
 # ops that only move or select codes: run on the integer tensor unchanged, scale kept
 LAYOUT_FUNCS = {torch.flatten, torch.reshape, torch.permute, torch.transpose, torch.roll,
-                torch.squeeze, torch.unsqueeze, operator.getitem, torch.narrow}
+                torch.squeeze, torch.unsqueeze, operator.getitem, torch.narrow, torch.unflatten,
+                torch.movedim}
 LAYOUT_METHODS = {"reshape", "view", "permute", "transpose", "contiguous", "flatten",
                   "expand", "unsqueeze", "squeeze", "roll", "unbind", "chunk", "split",
-                  "narrow", "clone"}
+                  "narrow", "clone", "unflatten", "movedim", "swapaxes"}
 SHAPE_METHODS = {"size", "dim"}
 
 _MODULE_KINDS = [

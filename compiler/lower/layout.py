@@ -92,6 +92,11 @@ def alias_perm(m: IndexMap, fmap: bool):
     return None
 
 
+def block_count(m: IndexMap, perm, fmap: bool) -> int:
+    """How many DMA blocks gathering ``m`` with channel order ``perm`` takes."""
+    return len(_blocks(to_phys(m.index.numpy(), perm, fmap).reshape(-1)))
+
+
 def materialize(ctx, name, m: IndexMap, shape, perm, signed, scale, fmap=False) -> Tensor:
     """A real tensor for ``m`` with memory channel order ``perm`` (alias when possible)."""
     idx = to_phys(m.index.numpy(), perm, fmap).reshape(-1)
