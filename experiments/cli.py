@@ -13,6 +13,14 @@ import sys
 # Modules providing subcommands, in the order `flexiq --help` lists them.
 COMMAND_MODULES = [
     "experiments.commands.info",
+    "experiments.commands.compile",
+    "experiments.commands.simulate",
+    "experiments.commands.train",
+    "experiments.commands.sweep",
+    "experiments.commands.plot",
+    "experiments.commands.pipeline",
+    "experiments.commands.serve_sim",
+    "experiments.commands.cycles",
 ]
 
 

@@ -1,0 +1,89 @@
+"""On-chip SRAM buffers and the DRAM image, with bounds checks that name the culprit.
+
+SRAM buffers hold integer values in int64 cells; their capacity and traffic are counted
+in the buffer's element width (``inp``/``wgt`` 1 byte, ``acc``/``param`` 4 bytes).
+DRAM is the program's set of named regions (numpy arrays at byte addresses); float32
+regions are moved as their 32-bit patterns.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import DRAMAddressError, SRAMOverflowError
+
+WIDTH = {"inp": 1, "wgt": 1, "acc": 4, "param": 4}
+
+
+class SRAM:
+    """The four on-chip buffers and their traffic counters (bytes)."""
+
+    def __init__(self, cfg):
+        self.cfg = cfg
+        self.bufs = {b: np.zeros(cfg.buffer_elems(b), dtype=np.int64) for b in WIDTH}
+        self.read_bytes = dict.fromkeys(WIDTH, 0)
+        self.write_bytes = dict.fromkeys(WIDTH, 0)
+
+    def block(self, buf, addr, rows, cols, stride, where, *, write=False):
+        """A [rows, cols] view at element ``addr`` with row ``stride`` (0: cols)."""
+        stride = stride or cols
+        data = self.bufs[buf]
+        end = addr + (rows - 1) * stride + cols if rows and cols else addr
+        if addr < 0 or end > data.size:
+            raise SRAMOverflowError(
+                f"{where}: '{buf}' buffer overflow: elements [{addr}, {end}) but the buffer "
+                f"holds {data.size} ({self.cfg.buffer_elems(buf) * WIDTH[buf] // 1024} KiB)")
+        if stride < cols and rows > 1:
+            raise SRAMOverflowError(f"{where}: '{buf}' row stride {stride} < row length {cols}")
+        nbytes = rows * cols * WIDTH[buf]
+        if write:
+            self.write_bytes[buf] += nbytes
+        else:
+            self.read_bytes[buf] += nbytes
+        return np.lib.stride_tricks.as_strided(data[addr:], shape=(rows, cols),
+                                               strides=(stride * 8, 8))
+
+    def span(self, buf, addr, count, where, *, write=False):
+        return self.block(buf, addr, 1, count, count, where, write=write)[0]
+
+
+class DRAM:
+    """A working copy of the program's DRAM regions."""
+
+    def __init__(self, regions):
+        self.regions = []
+        for r in regions.values():
+            arr = np.array(r.array, copy=True)
+            self.regions.append((r.name, r.addr, arr))
+        self.regions.sort(key=lambda t: t[1])
+        self.read_bytes = 0
+        self.write_bytes = 0
+
+    def array(self, name):
+        for n, _, a in self.regions:
+            if n == name:
+                return a
+        raise KeyError(name)
+
+    def block(self, addr, rows, cols, stride, where):
+        """(flat integer view [rows, cols], itemsize, region name) for a DMA."""
+        for name, base, arr in self.regions:
+            if base <= addr < base + arr.nbytes:
+                isz = arr.itemsize
+                if (addr - base) % isz:
+                    raise DRAMAddressError(f"{where}: DRAM address {addr} is not aligned to the "
+                                           f"{isz}-byte elements of region '{name}'")
+                flat = arr.reshape(-1)
+                if flat.dtype == np.float32:
+                    flat = flat.view(np.int32)
+                e0 = (addr - base) // isz
+                stride = stride or cols
+                end = e0 + (rows - 1) * stride + cols
+                if end > flat.size:
+                    raise DRAMAddressError(
+                        f"{where}: DMA runs past the end of DRAM region '{name}' (elements "
+                        f"[{e0}, {end}) of {flat.size})")
+                view = np.lib.stride_tricks.as_strided(
+                    flat[e0:], shape=(rows, cols), strides=(stride * isz, isz))
+                return view, isz, name
+        raise DRAMAddressError(f"{where}: DRAM address {addr} lies in no region of the program")
