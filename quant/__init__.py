@@ -16,3 +16,4 @@ from .mixed_gemm import ShiftPlan, mixed_gemm, mixed_linear, plan_shifts  # noqa
 from .quantize import quantize  # noqa: F401,E402
 from .rounding import quantize_multiplier, requantize, rshift_rne  # noqa: F401
 from .runtime import QTensor, QuantizedModel  # noqa: F401,E402
+from .select import Selection, select  # noqa: F401,E402

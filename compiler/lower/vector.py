@@ -13,7 +13,7 @@ from npu_sim import isa
 from quant import int_ops
 from quant.rounding import quantize_float, quantize_multiplier
 
-from ..errors import CompileError, TilingError
+from ..errors import TilingError
 from ..memory import to_phys
 from ..tables import float_bits
 
