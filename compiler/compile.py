@@ -32,7 +32,7 @@ from .passes.layout import assign_layouts
 from .pipeline import finish
 
 DEFAULT_RATIOS = (0.0, 0.25, 0.5, 0.75, 1.0)
-LOWERED = {"input", "output", "const", "shape", "layout", "conv", "linear", "add", "sub",
+LOWERED = {"input", "output", "const", "shape", "layout", "pad", "conv", "linear", "add", "sub",
            "mul", "relu", "relu6", "hardtanh", "fused", "maxpool", "avgpool", "mean",
            "softmax", "gelu", "layernorm", "matmul", "cat", "reorder"}
 
@@ -60,6 +60,7 @@ class _Compiler:
                     mask_entries += self.batch * math.ceil(L.in_channels / L.group_size)
         self.ctx = LoweringContext(self.prog, self.cfg, qmodel.config, self.g, mask_entries)
         self.env: dict = {}
+        self.pads: dict = {}
         self.ratios = ratios
         self.name = name
 
@@ -156,7 +157,7 @@ class _Compiler:
         """Writers of dynamic 4-bit GEMM inputs OR-reduce as they write (set up up front)."""
         if not self.qm.config.dynamic:
             return
-        alias = ("fused", "mul")
+        alias = ("fused", "mul", "pad")
         for n, d in self.g.nodes(data=True):
             L = d.get("layer")
             if L is None or not L.eligible:
@@ -214,6 +215,17 @@ class _Compiler:
         args, kwargs = self._args(name)
         self.env[name] = ll.apply_layout(d["fx"], self._call, args, kwargs)
 
+    def k_pad(self, name, d):
+        """Zero padding in front of a conv: the conv's DMA pads (no data is moved)."""
+        mod = self.qm.module(d["fx"])
+        pads = tuple(int(p) for p in mod.padding)  # (left, right, top, bottom)
+        for u in self.g.successors(name):
+            L = self.g.nodes[u].get("layer")
+            if L is None or L.kind != "conv":
+                raise CompileError(f"zero padding at '{name}' ({d['source']}) must feed convs only")
+        self.pads[name] = pads
+        self.env[name] = self.tensor(name, self._first_input(name))
+
     def k_reorder(self, name, d):
         src = next(iter(self.g.predecessors(name)))
         x = self.tensor(name, src)
@@ -232,18 +244,20 @@ class _Compiler:
 
     def k_conv(self, name, d):
         L = d["layer"]
-        x = self.tensor(name, self._first_input(name), any_order=not L.eligible)
+        src = self._first_input(name)
+        extra = self.pads.get(self._src(name, src), (0, 0, 0, 0))
+        x = self.tensor(name, src, any_order=not L.eligible)
         if L.groups != 1:
             if not (L.groups == L.in_channels == L.out_channels):
                 raise CompileError(f"layer '{name}': grouped conv with {L.groups} groups is not "
                                    "supported (only dense and depthwise)")
             y = self.new(name, perm=d.get("perm"))
-            lg.lower_depthwise(self.ctx, name, d, x, y)
+            lg.lower_depthwise(self.ctx, name, d, x, y, extra)
         else:
             if self.qm.config.dynamic and L.eligible:
                 x = self._prepare_masks(name, x, L)
             y = self.new(name)
-            lg.lower_dense(self.ctx, name, d, x, y, dynamic_in=self.qm.config.dynamic)
+            lg.lower_dense(self.ctx, name, d, x, y, extra)
         self.env[name] = y
 
     k_linear = k_conv

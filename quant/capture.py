@@ -33,7 +33,7 @@ _MODULE_KINDS = [
     (nn.Conv2d, "conv"), (nn.Linear, "linear"), (nn.ReLU, "relu"), (nn.ReLU6, "relu6"),
     (nn.GELU, "gelu"), (nn.LayerNorm, "layernorm"), (nn.Softmax, "softmax"),
     (nn.AdaptiveAvgPool2d, "avgpool"), (nn.AvgPool2d, "avgpool"), (nn.MaxPool2d, "maxpool"),
-    (nn.Flatten, "layout"), (nn.Hardtanh, "hardtanh"),
+    (nn.Flatten, "layout"), (nn.Hardtanh, "hardtanh"), (nn.ZeroPad2d, "pad"),
 ]
 _FUNC_KINDS = {
     operator.add: "add", torch.add: "add", operator.mul: "mul", torch.mul: "mul",
@@ -149,6 +149,8 @@ def classify(gm: fx.GraphModule) -> fx.GraphModule:
                     break
             if kind == "hardtanh" and (mod.min_val, mod.max_val) != (0.0, 6.0):
                 kind = None
+            if isinstance(mod, nn.ConstantPad2d) and float(mod.value) == 0.0:
+                kind = "pad"
             if kind is None:
                 raise UnsupportedOpError(
                     f"unsupported module {type(mod).__name__} at node '{node.name}' "

@@ -22,7 +22,7 @@ from .runtime import QuantizedModel
 
 REQUANT_KINDS = ("input", "conv", "linear", "add", "sub", "matmul", "cat", "avgpool", "mean",
                  "softmax", "gelu", "layernorm")
-INHERIT_KINDS = ("layout", "shape", "maxpool", "fused")
+INHERIT_KINDS = ("layout", "shape", "maxpool", "fused", "pad")
 
 
 def _fuse_activations(gm):
@@ -43,11 +43,20 @@ def _first_input(n):
     return None
 
 
-def quantize_weights(w: np.ndarray):
-    """Symmetric per-output-channel int8 codes in [-127, 127] and their scales."""
+BIAS_LIMIT = 2.0**29  # |bias code| bound, so that bias + sum stays far inside int32
+
+
+def quantize_weights(w: np.ndarray, min_scale=None):
+    """Symmetric per-output-channel int8 codes in [-127, 127] and their scales.
+
+    ``min_scale`` [N] floors the scale: a channel whose weights are all but zero while its
+    bias is not (BatchNorm folding makes such channels) would otherwise need a bias code
+    beyond int32."""
     w = np.asarray(w, dtype=np.float64)
     mx = np.abs(w.reshape(w.shape[0], -1)).max(axis=1)
     scale = np.where(mx > 0, mx / 127.0, 1.0)
+    if min_scale is not None:
+        scale = np.maximum(scale, min_scale)
     codes = np.clip(np.rint(w / scale.reshape(-1, *([1] * (w.ndim - 1)))), -127, 127)
     return codes.astype(np.int64), scale
 
@@ -126,8 +135,8 @@ def quantize(model: nn.Module, calib_data, config: QuantConfig | None = None, *,
 def _gemm_layer(n, mod, in_q, out_q: NodeQ, cstats, out_shape, config, is_first, is_last):
     x_scale, x_signed = in_q
     w = mod.weight.detach().numpy()
-    w_codes, w_scale = quantize_weights(w)
     b = mod.bias.detach().numpy() if mod.bias is not None else np.zeros(w.shape[0])
+    w_codes, w_scale = quantize_weights(w, np.abs(b.astype(np.float64)) / (x_scale * BIAS_LIMIT))
     bias = np.rint(b.astype(np.float64) / (x_scale * w_scale)).astype(np.int64)
     m, s = int_ops.gemm_epilogue_tables(x_scale, w_scale, out_q.scale)
     clo, chi = code_range(x_signed)

@@ -99,6 +99,7 @@ class _IntInterpreter(fx.Interpreter):
 
     op_layout = _passthrough
     op_shape = _passthrough
+    op_pad = _passthrough  # zero padding: code 0 is the value 0 (no zero points)
     op_fused = lambda self, n, a, k: a[0]  # noqa: E731  (activation folded into its producer)
 
     def op_maxpool(self, n, args, kwargs):

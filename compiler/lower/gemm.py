@@ -102,8 +102,19 @@ class _Tables:
         return out, addrs
 
 
-def lower_dense(ctx, name, d, x, y, *, dynamic_in: bool):
-    """conv (groups = 1) or Linear node ``name`` reading tensor ``x``, writing ``y``."""
+def _conv_pads(L, name, extra):
+    """(top, left, right) padding of a conv plus a zero-pad module in front of it."""
+    if isinstance(L.padding, str):
+        raise CompileError(f"layer '{name}': string padding {L.padding!r} is not supported")
+    ph, pw = (tuple(L.padding) if isinstance(L.padding, (tuple, list)) else (L.padding,) * 2)
+    el, er, et, _ = extra
+    return ph + et, pw + el, pw + er
+
+
+def lower_dense(ctx, name, d, x, y, extra=(0, 0, 0, 0)):
+    """conv (groups = 1) or Linear node ``name`` reading tensor ``x``, writing ``y``.
+
+    ``extra``: zero padding (left, right, top, bottom) of a pad op in front of the conv."""
     L = d["layer"]
     qcfg = ctx.qcfg
     p_in = x.perm if x.perm is not None else ident(L.in_channels)
@@ -132,13 +143,11 @@ def lower_dense(ctx, name, d, x, y, *, dynamic_in: bool):
     if L.kind == "conv":
         sh = _pair(L.stride, "stride", name)
         dil = _pair(L.dilation, "dilation", name)
-        if isinstance(L.padding, str):
-            raise CompileError(f"layer '{name}': string padding {L.padding!r} is not supported")
-        pad = _pair(L.padding, "padding", name)
+        pad, pl, pr = _conv_pads(L, name, extra)
         bsz, _, hh, ww = x.shape
         _, _, oh, ow = y.shape
         eff = (kh - 1) * dil + 1
-        wp = ww + 2 * pad
+        wp = ww + pl + pr
         images = [(b, b) for b in range(bsz)]
         rows_for = lambda r: ((r - 1) * sh + eff) * wp * c  # noqa: E731
         out_rows, out_w = oh, ow
@@ -150,7 +159,7 @@ def lower_dense(ctx, name, d, x, y, *, dynamic_in: bool):
         images = [(b, b) for b in range(bsz)] if per_image else [(0, None)]
         rows_for = lambda r: r * c  # noqa: E731
         out_rows, out_w = per, 1
-        sh, dil, pad, eff, wp, hh, ww = 1, 1, 0, 1, 1, per, 1
+        sh, dil, pad, pl, pr, eff, wp, hh, ww = 1, 1, 0, 0, 0, 1, 1, per, 1
     step = 64 if (y.name in ctx.mask_group) else ctx.cfg.cols
     n_t, rows_t = choose_tiles(ctx, name, n, kh * kw * c, rows_for, out_w, out_rows,
                                tabs.per_n(), tabs.fixed(), step)
@@ -179,8 +188,8 @@ def lower_dense(ctx, name, d, x, y, *, dynamic_in: bool):
                     loads.append(isa.Load(buf="inp", sram_addr=sp.in_addr[slot],
                                           dram_addr=ctx.addr(x, ((b * hh + lo) * ww) * c),
                                           rows=hi - lo, cols=ww * c, pad_top=lo - in0,
-                                          pad_bottom=in1 - hi, pad_left=pad * c,
-                                          pad_right=pad * c))
+                                          pad_bottom=in1 - hi, pad_left=pl * c,
+                                          pad_right=pr * c))
                     in_h, in_w = in1 - in0, wp
                     out_off = ((b * oh + r0) * ow) * n + n0
                     m_rows = rr * ow
@@ -213,7 +222,7 @@ def lower_dense(ctx, name, d, x, y, *, dynamic_in: bool):
     pipe.close()
 
 
-def lower_depthwise(ctx, name, d, x, y):
+def lower_depthwise(ctx, name, d, x, y, extra=(0, 0, 0, 0)):
     """Depthwise conv as block-diagonal GEMMs over tiles of ``cols`` channels (8-bit)."""
     L = d["layer"]
     perm = x.perm if x.perm is not None else ident(L.in_channels)
@@ -221,12 +230,12 @@ def lower_depthwise(ctx, name, d, x, y):
         raise CompileError(f"layer '{name}': depthwise output order differs from its input")
     sh = _pair(L.stride, "stride", name)
     dil = _pair(L.dilation, "dilation", name)
-    pad = _pair(L.padding, "padding", name)
+    pad, pl, pr = _conv_pads(L, name, extra)
     bsz, c, hh, ww = x.shape
     _, _, oh, ow = y.shape
     kh, kw = L.kernel
     eff = (kh - 1) * dil + 1
-    wp = ww + 2 * pad
+    wp = ww + pl + pr
     c_t = min(c, ctx.cfg.cols)
     wk = L.w_codes[perm][:, 0]  # [C, kh, kw] in memory order
     n_tiles = -(-c // c_t)
@@ -270,8 +279,8 @@ def lower_depthwise(ctx, name, d, x, y):
                     if 0 <= r < hh:
                         loads.append(isa.Load(buf="inp", sram_addr=dst,
                                               dram_addr=ctx.addr(x, ((b * hh + r) * ww) * c + c0),
-                                              rows=ww, cols=cc, dram_stride=c, pad_top=pad,
-                                              pad_bottom=pad, pad_right=c_t - cc,
+                                              rows=ww, cols=cc, dram_stride=c, pad_top=pl,
+                                              pad_bottom=pr, pad_right=c_t - cc,
                                               sram_stride=c_t))
                     else:
                         loads.append(isa.Load(buf="inp", sram_addr=dst, dram_addr=zero_addr,

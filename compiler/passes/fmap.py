@@ -13,7 +13,7 @@ import networkx as nx
 from ..ir import tensor_inputs
 
 _MAKERS = {"input", "conv", "maxpool", "avgpool"}
-_KEEP = {"relu", "relu6", "hardtanh", "fused", "mul", "add", "sub", "gelu", "reorder"}
+_KEEP = {"relu", "relu6", "hardtanh", "fused", "mul", "add", "sub", "gelu", "reorder", "pad"}
 _READERS = {"conv", "maxpool", "avgpool"}
 
 

@@ -26,7 +26,8 @@ import numpy as np
 from ..ir import tensor_inputs
 
 # elementwise per channel: output order = input order, all inputs share it
-TRANSPARENT = {"relu", "relu6", "hardtanh", "fused", "maxpool", "add", "sub", "mul", "gelu"}
+TRANSPARENT = {"relu", "relu6", "hardtanh", "fused", "maxpool", "add", "sub", "mul", "gelu",
+               "pad"}
 GEMMS = {"conv", "linear"}
 
 

@@ -1,0 +1,587 @@
+"""A fast float32 "fake-quant" evaluation of a ``QuantizedModel`` (APPROXIMATE).
+
+The exact integer runtime (quant/runtime.py) runs int64 / float64 numpy code and is too
+slow to score thousands of candidate selections. ``FakeQuantModel`` re-runs the same graph
+with float32 torch tensors that hold *integer-valued codes*, mirroring every step of the
+integer contract (SPEC §2):
+
+* a GEMM's 4-bit channels are lowered as ``clamp(round(x8 / 2**e), lo, hi) * 2**e`` with
+  round half to even (``torch.round``) and the same shifts (effective or naive, static from
+  the calibrated ranges or dynamic per sample); weights likewise, per output channel and
+  group (or per weight). Because ``(x4 << ex) * (w4 << ew) == (x4 * w4) << (ex + ew)``, the
+  mixed GEMM becomes one ordinary float32 conv / matmul of the lowered tensors;
+* requantization uses the same dyadic multipliers ``M / 2**s`` as a float product followed by
+  ``floor(v + 0.5)``; residual adds, pooling, concatenation and the float ops (LayerNorm,
+  softmax, GELU) follow quant/int_ops.py and quant/float_ops.py.
+
+Where it differs from the exact runtime: float32 accumulation (exact only while partial
+sums stay below 2**24) and float32 products in the requantizations, so a value that lands
+within about 1e-6 of a rounding boundary can come out one code apart. tests/quant/
+test_select_fake_quant.py bounds the difference (logits within a few output codes, top-1
+agreement >= 97 % on test models). Search uses this path; accuracy reported by experiments
+comes from the exact runtime unless said otherwise.
+
+With ``trainable=True`` the model owns a copy of the (BatchNorm-folded) float graph and
+derives the integer weights from its parameters on every forward, with straight-through
+estimators for every rounding, so it can be finetuned (quant/finetune.py).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections import OrderedDict
+
+import numpy as np
+import torch
+import torch.fx as fx
+import torch.nn as nn
+import torch.nn.functional as F
+
+from . import float_ops, int_ops
+from .capture import source_of
+from .errors import FlexiQError, UnsupportedOpError
+from .rounding import code_range
+
+_THRESH_SIGNED = [8.0 * 2.0**k for k in range(27)]
+_THRESH_UNSIGNED = [16.0 * 2.0**k for k in range(27)]
+
+
+def shift_of_range(lo: torch.Tensor, hi: torch.Tensor, signed: bool, extraction: str) -> torch.Tensor:
+    """Torch twin of ``extraction.shift_for_range`` (float tensors of integer codes)."""
+    if extraction == "naive":
+        return torch.full_like(lo, 4.0)
+    if signed:
+        need = torch.maximum(torch.clamp(-lo, min=0), torch.clamp(hi + 1, min=0))
+        ts = _THRESH_SIGNED
+    else:
+        need = torch.clamp(hi + 1, min=0)
+        ts = _THRESH_UNSIGNED
+    e = torch.zeros_like(lo)
+    for t in ts[:6]:  # codes are at most 8 bits wide: shifts never exceed 4 + slack
+        e = e + (need > t).to(lo.dtype)
+    return e
+
+
+def ste_round(v: torch.Tensor) -> torch.Tensor:
+    """Round half to even; the gradient passes straight through."""
+    if not v.requires_grad:
+        return torch.round(v)
+    return v + (torch.round(v) - v).detach()
+
+
+def ste_floor_half(v: torch.Tensor) -> torch.Tensor:
+    """``floor(v + 0.5)`` (the requantizer's round half up); straight-through gradient."""
+    if not v.requires_grad:
+        return torch.floor(v + 0.5)
+    return v + (torch.floor(v + 0.5) - v).detach()
+
+
+def lower4_t(codes: torch.Tensor, e: torch.Tensor, signed: bool) -> torch.Tensor:
+    """``clamp(rshift_rne(codes, e), lo4, hi4) * 2**e`` on float tensors."""
+    lo, hi = (-8.0, 7.0) if signed else (0.0, 15.0)
+    p = torch.exp2(e)
+    if codes.requires_grad:
+        return torch.clamp(ste_round(codes / p), lo, hi) * p
+    y = codes / p
+    return y.round_().clamp_(lo, hi).mul_(p)
+
+
+class _V:
+    """A value between nodes: float32 integer-valued codes, a scale and signedness."""
+
+    __slots__ = ("codes", "scale", "signed")
+
+    def __init__(self, codes, scale, signed):
+        self.codes, self.scale, self.signed = codes, float(scale), bool(signed)
+
+
+def _map(obj, fn):
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_map(o, fn) for o in obj)
+    if isinstance(obj, dict):
+        return {k: _map(v, fn) for k, v in obj.items()}
+    return fn(obj)
+
+
+def _first_v(args):
+    for a in args:
+        if isinstance(a, _V):
+            return a
+        if isinstance(a, (list, tuple)):
+            q = _first_v(a)
+            if q is not None:
+                return q
+    return None
+
+
+def _pair(v):
+    return tuple(v) if isinstance(v, (tuple, list)) else (v, v)
+
+
+def _dyadic(m, s) -> torch.Tensor:
+    return torch.as_tensor(np.asarray(m, dtype=np.float64) / np.exp2(np.asarray(s, dtype=np.float64)))
+
+
+def _requant(acc, mult, lo, hi, precise=True):
+    """``clamp(floor(acc * mult + 0.5))``. Without gradients and with ``precise`` the product
+    is taken in float64, so it matches the dyadic integer requantizer except within ~1e-13 of
+    a rounding boundary; otherwise in float32 (about 1e-7 relative)."""
+    if acc.requires_grad:
+        return torch.clamp(ste_floor_half(acc * mult), float(lo), float(hi))
+    if precise:
+        y = acc.double()
+        y.mul_(mult.double() if isinstance(mult, torch.Tensor) else mult)
+    else:
+        y = acc * (mult.float() if isinstance(mult, torch.Tensor) else mult)
+    y.add_(0.5).floor_().clamp_(float(lo), float(hi))
+    return y.float() if precise else y
+
+
+def _quant_float(x, scale, signed):
+    lo, hi = code_range(signed)
+    return torch.clamp(ste_round(x / scale), float(lo), float(hi))
+
+
+class _LayerPlan:
+    """Lowering tables of one GEMM layer for a given 4-bit channel set."""
+
+    __slots__ = ("n4", "mask", "groups", "x_shift", "w_eff")
+
+    def __init__(self, n4, mask, groups, x_shift, w_eff):
+        self.n4, self.mask, self.groups, self.x_shift, self.w_eff = n4, mask, groups, x_shift, w_eff
+
+
+class FakeQuantModel(nn.Module):
+    """Float32 fake-quant twin of a ``QuantizedModel`` (approximate; see module docstring).
+
+    ``forward(x, plan=None)`` returns dequantized float outputs. ``plan`` maps GEMM layer
+    names to ``(order, n4)``; layers not named use the quantized model's current
+    ``order``/``max4``. Lowering tables are cached per (layer, 4-bit channel list).
+    """
+
+    def __init__(self, qmodel, *, trainable: bool = False, precise: bool = True,
+                 cache_size: int = 4096):
+        super().__init__()
+        self.qm = qmodel
+        self.precise = bool(precise)
+        self.trainable = bool(trainable)
+        self.config = qmodel.config
+        self.kinds = {n.name: n.meta["kind"] for n in qmodel.gm.graph.nodes}
+        self.gm = copy.deepcopy(qmodel.gm) if trainable else qmodel.gm
+        if not trainable:
+            for p in self.gm.parameters():
+                p.requires_grad_(False)
+        self._mods = dict(self.gm.named_modules())
+        self._w = {}  # name -> float32 weight codes (frozen mode)
+        self._wrange = {}  # name -> (min, max) over kernel taps, [N, C] each (frozen mode)
+        self._consts = {}
+        for name, L in qmodel.layers.items():
+            w = torch.as_tensor(L.w_codes.astype(np.float32))
+            self._consts[name] = dict(
+                bias=torch.as_tensor(L.bias.astype(np.float32)),
+                mult=_dyadic(L.m, L.s),
+                x_range=torch.as_tensor(L.x_range.astype(np.float32)),
+            )
+            if not trainable:
+                self._w[name] = w
+                w3 = w.reshape(w.shape[0], w.shape[1], -1)
+                self._wrange[name] = (w3.amin(dim=2), w3.amax(dim=2))
+        self._cache: dict = {}
+        self._cache_size = int(cache_size)
+        self.plan_override: dict | None = None
+
+    # ---- per-layer lowering tables ---------------------------------------------------
+    def _state(self, name):
+        L = self.qm.layers[name]
+        if self.plan_override is not None and name in self.plan_override:
+            order, n4 = self.plan_override[name]
+        else:
+            order, n4 = L.order, L.max4
+        return L, np.asarray(order), int(n4)
+
+    def _plan(self, name, w_codes=None) -> _LayerPlan | None:
+        L, order, n4 = self._state(name)
+        if n4 == 0:
+            return None
+        key = (name, n4, order[:n4].tobytes())
+        if w_codes is None and key in self._cache:
+            return self._cache[key]
+        cfg = self.config
+        G = L.group_size
+        groups = [torch.as_tensor(order[a:min(a + G, n4)].astype(np.int64)) for a in range(0, n4, G)]
+        mask = torch.zeros(L.in_channels, dtype=torch.bool)
+        mask[torch.as_tensor(order[:n4].astype(np.int64))] = True
+        xr = self._consts[name]["x_range"]
+        x_shift = torch.zeros(L.in_channels)
+        for ch in groups:
+            lo, hi = xr[0, ch].min(), xr[1, ch].max()
+            x_shift[ch] = shift_of_range(lo.reshape(1), hi.reshape(1), L.x_signed, cfg.extraction)
+        if w_codes is None:
+            w = self._w[name]
+            wmin, wmax = self._wrange[name]
+        else:
+            w = w_codes
+            w3 = w.detach().reshape(w.shape[0], w.shape[1], -1)
+            wmin, wmax = w3.amin(dim=2), w3.amax(dim=2)
+        tail = (1,) * (w.dim() - 2)
+        if cfg.weight_shift == "group":
+            ew = torch.zeros(w.shape[0], L.in_channels)
+            for ch in groups:
+                ew[:, ch] = shift_of_range(wmin[:, ch].amin(dim=1), wmax[:, ch].amax(dim=1), True,
+                                           cfg.extraction)[:, None]
+            ew = ew.reshape(*ew.shape, *tail)
+        else:
+            ew = shift_of_range(torch.clamp(w.detach(), max=0), torch.clamp(w.detach(), min=0), True,
+                                cfg.extraction)
+        m = mask.reshape(1, -1, *tail)
+        w_eff = torch.where(m, lower4_t(w, ew, True), w)
+        plan = _LayerPlan(n4, mask, groups, x_shift, w_eff)
+        if w_codes is None:
+            if len(self._cache) >= self._cache_size:
+                self._cache.pop(next(iter(self._cache)))
+            self._cache[key] = plan
+        return plan
+
+    def _lower_input(self, L, plan: _LayerPlan, x: torch.Tensor, channel_dim: int) -> torch.Tensor:
+        """x codes with the 4-bit channels lowered (static or dynamic shifts)."""
+        cfg = self.config
+        c = L.in_channels
+        shape = [1] * x.dim()
+        shape[channel_dim] = c
+        if cfg.dynamic:
+            xb = x.detach().movedim(channel_dim, -1).reshape(x.shape[0] if x.dim() > 1 else 1, -1, c)
+            mn, mx = xb.amin(dim=1), xb.amax(dim=1)  # [B, C]
+            ex = torch.zeros(xb.shape[0], c)
+            for ch in plan.groups:
+                e = shift_of_range(mn[:, ch].amin(dim=1), mx[:, ch].amax(dim=1), L.x_signed,
+                                   cfg.extraction)
+                ex[:, ch] = e[:, None]
+            bshape = list(shape)
+            bshape[0] = xb.shape[0]
+            if channel_dim != 1 and x.dim() > 2:
+                ex = ex.reshape(xb.shape[0], *([1] * (x.dim() - 2)), c)
+            else:
+                ex = ex.reshape(bshape)
+        else:
+            ex = plan.x_shift.reshape(shape)
+        low = lower4_t(x, ex, L.x_signed)
+        if plan.n4 == c:
+            return low
+        return torch.where(plan.mask.reshape(shape), low, x)
+
+    # ---- weights in trainable mode -----------------------------------------------------
+    def _train_weights(self, name, mod, x_scale):
+        """(weight codes, bias codes, output multipliers) from the current float parameters."""
+        L = self.qm.layers[name]
+        w = mod.weight
+        flat = w.detach().reshape(w.shape[0], -1).abs().amax(dim=1)
+        s_w = torch.where(flat > 0, flat / 127.0, torch.ones_like(flat))
+        sh = (-1,) + (1,) * (w.dim() - 1)
+        w_codes = torch.clamp(ste_round(w / s_w.reshape(sh)), -127.0, 127.0)
+        b = mod.bias if mod.bias is not None else torch.zeros(w.shape[0])
+        bias = ste_round(b / (x_scale * s_w))
+        mult = x_scale * s_w / L.out_scale
+        return w_codes, bias, mult
+
+    # ---- execution ----------------------------------------------------------------------
+    def forward(self, x, plan: dict | None = None, prefix_cache: PrefixCache | None = None):
+        """Dequantized outputs. ``prefix_cache`` (only for one fixed input ``x``) reuses the
+        values at graph cut points computed earlier under the same upstream layer plans."""
+        if isinstance(x, np.ndarray):
+            x = torch.from_numpy(x)
+        self.plan_override = plan
+        try:
+            interp = _FQInterpreter(self)
+            if prefix_cache is None:
+                out = interp.run(x.float())
+            else:
+                out = prefix_cache.run(self, interp, x.float())
+        finally:
+            self.plan_override = None
+        return _map(out, lambda v: v.codes * v.scale if isinstance(v, _V) else v)
+
+    def plan_key(self, name):
+        L, order, n4 = self._state(name)
+        return (n4, order[:n4].tobytes()) if n4 and L.groups == 1 else (0, b"")
+
+    def gemm(self, n, x: _V):
+        name = n.name
+        L = self.qm.layers[name]
+        mod = self._mods[n.target]
+        conv = self.kinds[name] == "conv"
+        if self.trainable:
+            w, bias, mult = self._train_weights(name, mod, L.x_scale)
+        else:
+            w = self._w[name]
+            bias, mult = self._consts[name]["bias"], self._consts[name]["mult"]
+        xc = x.codes
+        cdim = 1 if conv else xc.dim() - 1
+        plan = None
+        if L.groups == 1:
+            plan = self._plan(name, w if self.trainable else None)
+        if plan is not None:
+            w = plan.w_eff
+            xc = self._lower_input(L, plan, xc, cdim)
+        if conv:
+            acc = F.conv2d(xc, w, bias, L.stride, L.padding, L.dilation, L.groups)
+            y = _requant(acc, mult.reshape(1, -1, 1, 1), L.lo, L.hi, self.precise)
+        else:
+            acc = F.linear(xc, w, bias)
+            y = _requant(acc, mult, L.lo, L.hi, self.precise)
+        return _V(y, L.out_scale, L.out_signed)
+
+
+class PrefixCache:
+    """Values at the graph's cut points (nodes after which nothing earlier is used), keyed by
+    the 4-bit plans of every GEMM layer before the cut, for one fixed input batch. A search
+    evaluates many selections that share their first layers; the forward pass restarts from
+    the latest cut whose upstream plans were seen before. Bounded in bytes (LRU)."""
+
+    def __init__(self, max_bytes: int = 512 * 2**20):
+        self.max_bytes = int(max_bytes)
+        self.store: OrderedDict = OrderedDict()
+        self.bytes = 0
+        self.hits = 0
+        self._graph = None
+
+    def _analyse(self, fq):
+        nodes = list(fq.gm.graph.nodes)
+        index = {n: i for i, n in enumerate(nodes)}
+        cuts, gemms = [], []
+        worst = -1  # latest use of any non-constant node before the current one
+        for i, n in enumerate(nodes):
+            kind = fq.kinds[n.name]
+            if kind in ("const", "output"):
+                continue
+            if kind in ("conv", "linear"):
+                gemms.append(n.name)
+            if worst <= i and kind not in ("input", "shape") and n.users:
+                cuts.append((i, len(gemms)))  # nothing before n is needed after it; its
+                # value depends on the plans of the GEMMs up to and including n
+            worst = max(worst, max(index[u] for u in n.users) if n.users else i)
+        self._graph = (nodes, cuts, gemms)
+
+    def run(self, fq, interp, x):
+        if self._graph is None:
+            self._analyse(fq)
+        nodes, cuts, gemms = self._graph
+        keys = [fq.plan_key(g) for g in gemms]
+        cut_keys = {ci: (ci, tuple(keys[:gb])) for ci, gb in cuts}
+        env = {}
+        for ci, _ in reversed(cuts):
+            hit = self.store.get(cut_keys[ci])
+            if hit is not None:
+                self.store.move_to_end(cut_keys[ci])
+                self.hits += 1
+                for b in nodes[:ci]:
+                    if fq.kinds[b.name] != "const":
+                        env[b] = None
+                env[nodes[ci]] = hit
+                break
+        interp.on_value = lambda n, v: self._keep(cut_keys.get(interp.index[n]), v)
+        interp.index = {n: i for i, n in enumerate(nodes)}
+        return interp.run(x, initial_env=env)
+
+    def _keep(self, key, value):
+        if key is None or key in self.store or not isinstance(value, _V):
+            return
+        size = value.codes.numel() * value.codes.element_size()
+        self.store[key] = value
+        self.bytes += size
+        while self.bytes > self.max_bytes and self.store:
+            _, old = self.store.popitem(last=False)
+            self.bytes -= old.codes.numel() * old.codes.element_size()
+
+
+class _FQInterpreter(fx.Interpreter):
+    def __init__(self, fq: FakeQuantModel):
+        super().__init__(fq.gm)
+        self.fq = fq
+        self.qm = fq.qm
+        self.on_value = None
+
+    def run_node(self, n):
+        out = self._run_node(n)
+        if self.on_value is not None:
+            self.on_value(n, out)
+        return out
+
+    def _run_node(self, n):
+        kind = self.fq.kinds[n.name]
+        if kind in ("const", "output"):
+            return super().run_node(n)
+        if kind == "input":
+            x = super().run_node(n)
+            q = self.qm.node_q[n.name]
+            return _V(_quant_float(x, q.scale, q.signed), q.scale, q.signed)
+        args, kwargs = self.fetch_args_kwargs_from_env(n)
+        try:
+            return getattr(self, "op_" + kind)(n, args, kwargs)
+        except FlexiQError:
+            raise
+        except Exception as exc:
+            raise UnsupportedOpError(
+                f"fake-quant execution failed at node '{n.name}' ({kind}, {source_of(n)}): {exc}") from exc
+
+    def _mod(self, n):
+        return self.fq._mods.get(n.target) if n.op == "call_module" else None
+
+    def _passthrough(self, n, args, kwargs):
+        q = _first_v(args)
+        unwrap = lambda a: a.codes if isinstance(a, _V) else a  # noqa: E731
+        out = getattr(super(), n.op)(n.target, _map(args, unwrap), _map(kwargs, unwrap))
+        wrap = lambda t: _V(t, q.scale, q.signed) if isinstance(t, torch.Tensor) and q else t  # noqa: E731
+        return _map(out, wrap)
+
+    op_layout = _passthrough
+    op_shape = _passthrough
+    op_fused = lambda self, n, a, k: a[0]  # noqa: E731
+
+    def op_maxpool(self, n, args, kwargs):
+        x = args[0]
+        mod = self._mod(n)
+        if mod is not None:
+            y = F.max_pool2d(x.codes, mod.kernel_size, mod.stride, mod.padding, mod.dilation,
+                             ceil_mode=mod.ceil_mode)
+        else:
+            y = F.max_pool2d(x.codes, *args[1:], **kwargs)
+        return _V(y, x.scale, x.signed)
+
+    def op_relu(self, n, args, kwargs):
+        x = args[0]
+        return _V(torch.clamp(x.codes, min=0.0), x.scale, False)
+
+    def op_relu6(self, n, args, kwargs):
+        x = args[0]
+        hi = int(round(6.0 / x.scale))
+        return _V(torch.clamp(x.codes, 0.0, float(hi)), x.scale, False)
+
+    op_hardtanh = op_relu6
+
+    def op_conv(self, n, args, kwargs):
+        return self.fq.gemm(n, args[0])
+
+    op_linear = op_conv
+
+    def _const(self, v):
+        t = torch.as_tensor(v).float()
+        sc, sg = int_ops.act_scale(float(t.detach().min()), float(t.detach().max()))
+        return _V(_quant_float(t, sc, sg), sc, sg)
+
+    def op_add(self, n, args, kwargs, sign=1):
+        q = self.qm.node_q[n.name]
+        ops = []
+        for v in args[:2]:
+            if isinstance(v, _V):
+                ops.append(v)
+            elif isinstance(v, torch.Tensor):
+                ops.append(self._const(v))
+            else:
+                raise UnsupportedOpError(f"add of a Python number at node '{n.name}' ({source_of(n)})")
+        ma, mb, s = int_ops.two_input_multipliers(ops[0].scale, ops[1].scale, q.scale)
+        p = 2.0**s
+        a, b = ops[0].codes, ops[1].codes
+        if self.fq.precise and not (a.requires_grad or b.requires_grad):
+            a, b = a.double(), b.double()
+        acc = a * (ma / p) + b * (sign * mb / p)
+        return _V(_requant(acc, 1.0, q.lo, q.hi, self.fq.precise), q.scale, q.signed)
+
+    def op_sub(self, n, args, kwargs):
+        return self.op_add(n, args, kwargs, sign=-1)
+
+    def op_mul(self, n, args, kwargs):
+        a, b = args[0], args[1]
+        if isinstance(b, _V) and not isinstance(a, _V):
+            a, b = b, a
+        if isinstance(a, _V) and isinstance(b, (int, float)) and b > 0:
+            return _V(a.codes, a.scale * float(b), a.signed)
+        raise UnsupportedOpError(f"multiply at node '{n.name}' ({source_of(n)}): only by a positive number")
+
+    def op_matmul(self, n, args, kwargs):
+        a, b = args[0], args[1]
+        if not (isinstance(a, _V) and isinstance(b, _V)):
+            raise UnsupportedOpError(f"matmul at node '{n.name}' ({source_of(n)}) needs two activations")
+        q = self.qm.node_q[n.name]
+        acc = a.codes @ b.codes
+        return _V(_requant(acc, float(_dyadic(q.consts["m"], q.consts["s"])), q.lo, q.hi, self.fq.precise), q.scale, q.signed)
+
+    def op_cat(self, n, args, kwargs):
+        q = self.qm.node_q[n.name]
+        parts = []
+        for v in args[0]:
+            if not isinstance(v, _V):
+                t = torch.as_tensor(v).float()
+                parts.append(_quant_float(t, q.scale, q.signed))
+                continue
+            m, s = int_ops.quantize_multiplier(v.scale / q.scale)
+            parts.append(_requant(v.codes, m / 2.0**s, q.lo, q.hi, self.fq.precise))
+        dim = args[1] if len(args) > 1 else kwargs.get("dim", 0)
+        return _V(torch.cat(parts, dim=dim), q.scale, q.signed)
+
+    def _reduce_mean(self, n, x, dims, keepdim):
+        q = self.qm.node_q[n.name]
+        sums = x.codes.sum(dim=dims, keepdim=keepdim)
+        count = int(np.prod([x.codes.shape[d] for d in dims]))
+        m, s = int_ops.quantize_multiplier(x.scale / (count * q.scale))
+        return _V(_requant(sums, m / 2.0**s, q.lo, q.hi, self.fq.precise), q.scale, q.signed)
+
+    def op_avgpool(self, n, args, kwargs):
+        x = args[0]
+        mod = self._mod(n)
+        out_size = getattr(mod, "output_size", None) if mod is not None else (args[1] if len(args) > 1 else None)
+        if mod is None or out_size is not None:
+            if _pair(out_size) != (1, 1):
+                raise UnsupportedOpError(f"adaptive average pool to {out_size} at node '{n.name}'")
+            return self._reduce_mean(n, x, (2, 3), True)
+        q = self.qm.node_q[n.name]
+        k = _pair(mod.kernel_size)
+        sums = F.avg_pool2d(x.codes, k, mod.stride, mod.padding, ceil_mode=mod.ceil_mode,
+                            count_include_pad=True, divisor_override=1)
+        m, s = int_ops.quantize_multiplier(x.scale / (k[0] * k[1] * q.scale))
+        return _V(_requant(sums, m / 2.0**s, q.lo, q.hi, self.fq.precise), q.scale, q.signed)
+
+    def op_mean(self, n, args, kwargs):
+        x = args[0]
+        dims = args[1] if len(args) > 1 else kwargs.get("dim")
+        dims = (dims,) if isinstance(dims, int) else tuple(dims)
+        dims = tuple(d % x.codes.dim() for d in dims)
+        keepdim = bool(kwargs.get("keepdim", args[2] if len(args) > 2 else False))
+        return self._reduce_mean(n, x, dims, keepdim)
+
+    def _float_op(self, x: _V, q, exact_fn, torch_fn):
+        """Exact values from the shared float op (quant/float_ops.py); when training, the
+        gradient of the torch version of the same op flows through them."""
+        codes = x.codes.detach().to(torch.int64).numpy()
+        exact = torch.as_tensor(exact_fn(codes).astype(np.float32))
+        if not x.codes.requires_grad:
+            return _V(exact, q.scale, q.signed)
+        lo, hi = code_range(q.signed)
+        surrogate = torch.clamp(torch_fn(x.codes * x.scale) / q.scale, float(lo), float(hi))
+        return _V(surrogate + (exact - surrogate).detach(), q.scale, q.signed)
+
+    def op_softmax(self, n, args, kwargs):
+        x, q = args[0], self.qm.node_q[n.name]
+        return self._float_op(x, q, lambda c: float_ops.softmax(c, x.scale, q.scale, q.signed),
+                              lambda v: torch.softmax(v, dim=-1))
+
+    def op_gelu(self, n, args, kwargs):
+        x, q = args[0], self.qm.node_q[n.name]
+        return self._float_op(x, q, lambda c: float_ops.gelu(c, x.scale, q.scale, q.signed), F.gelu)
+
+    def op_layernorm(self, n, args, kwargs):
+        x, q = args[0], self.qm.node_q[n.name]
+        mod = self._mod(n)
+        c = q.consts
+        if self.fq.trainable and isinstance(mod, nn.LayerNorm):
+            gamma, beta = mod.weight, mod.bias
+            g_np = gamma.detach().numpy() if gamma is not None else c["gamma"]
+            b_np = beta.detach().numpy() if beta is not None else c["beta"]
+        else:
+            gamma = beta = None
+            g_np, b_np = c["gamma"], c["beta"]
+
+        def torch_ln(v):
+            return F.layer_norm(v, (v.shape[-1],), gamma, beta, c["eps"])
+
+        return self._float_op(x, q, lambda a: float_ops.layernorm(a, x.scale, g_np, b_np, c["eps"],
+                                                                  q.scale, q.signed), torch_ln)

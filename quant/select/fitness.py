@@ -1,0 +1,77 @@
+"""Fitness of a selection: how far the mixed model's soft labels move from the 8-bit model's.
+
+``fitness = mean over the batch of || softmax(mixed logits) - softmax(8-bit logits) ||_2``,
+lower is better, 0 for the 8-bit model itself. It is evaluated with the fast fake-quant path
+(quant/fake_quant.py, approximate: float32 accumulation) on a fixed calibration batch; results
+are cached per flag vector, so elites and repeated children cost nothing, and the values at
+the graph's cut points are cached per upstream plan (``PrefixCache``), so a selection that
+shares its first layers with one seen before only recomputes the rest of the network.
+By default the requantization products are float32 (``precise=False``): faster, and within
+a code of the exact runtime except at rare rounding boundaries.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ..calibration import iter_batches
+from ..errors import CalibrationError
+from ..fake_quant import FakeQuantModel, PrefixCache
+from .space import SearchSpace, encode
+
+
+def take_batch(calib_data, n: int) -> torch.Tensor:
+    """The first ``n`` samples of ``calib_data`` (tensor, array or iterable of batches)."""
+    parts, have = [], 0
+    for x in iter_batches(calib_data):
+        parts.append(x)
+        have += x.shape[0]
+        if have >= n:
+            break
+    if not parts:
+        raise CalibrationError("selection needs calibration data: got an empty set")
+    return torch.cat(parts)[:n]
+
+
+def soft_labels(logits) -> torch.Tensor:
+    if isinstance(logits, (tuple, list)):
+        logits = logits[0]
+    return torch.softmax(logits.float().reshape(logits.shape[0], -1), dim=-1)
+
+
+class SoftLabelFitness:
+    """Scores flag vectors of a ``SearchSpace`` on one calibration batch."""
+
+    def __init__(self, qmodel, space: SearchSpace, calib_data, *, batch: int = 64,
+                 precise: bool = False, cache_bytes: int = 512 * 2**20):
+        self.qm = qmodel
+        self.space = space
+        self.x = take_batch(calib_data, batch)
+        self.fq = FakeQuantModel(qmodel, precise=precise)
+        self._base = {name: (np.asarray(L.order), 0) for name, L in qmodel.layers.items()}
+        with torch.no_grad():
+            self.teacher = soft_labels(self.fq(self.x, plan=self._base))
+        self.cache: dict = {}
+        self.prefix = PrefixCache(cache_bytes) if cache_bytes else None
+        self.evaluations = 0
+
+    def plan(self, flags) -> dict:
+        plan = dict(self._base)
+        plan.update(self.space.layer_plan(flags))
+        return plan
+
+    def soft(self, flags) -> torch.Tensor:
+        with torch.no_grad():
+            return soft_labels(self.fq(self.x, plan=self.plan(flags), prefix_cache=self.prefix))
+
+    def __call__(self, flags) -> float:
+        key = encode(flags)
+        hit = self.cache.get(key)
+        if hit is not None:
+            return hit
+        p = self.soft(flags)
+        value = float((p - self.teacher).norm(dim=1).mean())
+        self.cache[key] = value
+        self.evaluations += 1
+        return value
