@@ -168,9 +168,6 @@ class FakeQuantModel(nn.Module):
         self.config = qmodel.config
         self.kinds = {n.name: n.meta["kind"] for n in qmodel.gm.graph.nodes}
         self.gm = copy.deepcopy(qmodel.gm) if trainable else qmodel.gm
-        if not trainable:
-            for p in self.gm.parameters():
-                p.requires_grad_(False)
         self._mods = dict(self.gm.named_modules())
         self._w = {}  # name -> float32 weight codes (frozen mode)
         self._wrange = {}  # name -> (min, max) over kernel taps, [N, C] each (frozen mode)
@@ -291,13 +288,19 @@ class FakeQuantModel(nn.Module):
             x = torch.from_numpy(x)
         self.plan_override = plan
         try:
-            interp = _FQInterpreter(self)
-            if prefix_cache is None:
-                out = interp.run(x.float())
-            else:
-                out = prefix_cache.run(self, interp, x.float())
+            if not self.trainable:
+                with torch.no_grad():
+                    return self._forward(x, prefix_cache)
+            return self._forward(x, prefix_cache)
         finally:
             self.plan_override = None
+
+    def _forward(self, x, prefix_cache):
+        interp = _FQInterpreter(self)
+        if prefix_cache is None:
+            out = interp.run(x.float())
+        else:
+            out = prefix_cache.run(self, interp, x.float())
         return _map(out, lambda v: v.codes * v.scale if isinstance(v, _V) else v)
 
     def plan_key(self, name):

@@ -4,7 +4,8 @@ A conv is a GEMM over ``k = (kh, kw, c)``; a 4-bit group is a set of feature cha
 ``c`` (taken in priority order) across every kernel position, so one activation shift per
 group and one weight shift per (output channel, group), as in SPEC §2.
 Channels are *not* moved: ``order`` names the priority order, and the first ``n4`` entries
-of it are the 4-bit channels. Integer sums use float64 convolutions (exact below 2**53).
+of it are the 4-bit channels. Integer sums use float convolutions that are exact: float32
+where no partial sum can reach 2**24, float64 (exact below 2**53) otherwise.
 """
 
 from __future__ import annotations
@@ -16,12 +17,25 @@ import torch.nn.functional as F
 from .extraction import lower4, shift_for_range, weight_elem_shifts
 from .mixed_gemm import _check_common
 
+F32_EXACT = 2**24  # every integer of magnitude below this is a float32
+
+
+def exact_conv2d(x, w, stride=1, padding=0, dilation=1, groups=1):
+    """Integer convolution, exact: float32 when no partial sum can reach 2**24 (checked
+    from the operands' largest magnitudes and the reduction length), else float64."""
+    x = np.asarray(x)
+    w = np.asarray(w)
+    k = int(np.prod(w.shape[1:]))
+    bound = (int(np.abs(x).max()) if x.size else 0) * (int(np.abs(w).max()) if w.size else 0) * k
+    dt = np.float32 if bound < F32_EXACT else np.float64
+    y = F.conv2d(torch.from_numpy(np.ascontiguousarray(x, dtype=dt)),
+                 torch.from_numpy(np.ascontiguousarray(w, dtype=dt)),
+                 stride=stride, padding=padding, dilation=dilation, groups=groups)
+    return np.rint(y.numpy()).astype(np.int64)
+
 
 def _conv(x, w, stride, padding, dilation):
-    y = F.conv2d(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float64)),
-                 torch.from_numpy(np.ascontiguousarray(w, dtype=np.float64)),
-                 stride=stride, padding=padding, dilation=dilation)
-    return np.rint(y.numpy()).astype(np.int64)
+    return exact_conv2d(x, w, stride, padding, dilation)
 
 
 def conv_groups(order, n4, group_size):

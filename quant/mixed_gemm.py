@@ -7,9 +7,10 @@ groups of ``group_size``; the rest run in 8 bits. For 4-bit group ``g``::
     w4 = clamp(rshift_rne(w8, e_w[n, g]), -8, 7)
     acc[m, n] += (sum_k x4 * w4) << (e_x[g] + e_w[n, g])
 
-Integer sums are computed with float64 BLAS products of integer-valued arrays, which are
-exact while every partial sum stays below 2**53 (8-bit codes allow K up to ~2.8e11), and
-converted to int64 before any shift.
+Integer sums are computed with float BLAS products of integer-valued arrays: float32 when
+no partial sum can reach 2**24 (bounded from the operands' magnitudes and K), float64
+otherwise (exact below 2**53; 8-bit codes allow K up to ~2.8e11); converted to int64
+before any shift.
 """
 
 from __future__ import annotations
@@ -108,8 +109,13 @@ def plan_shifts(x3, w2, n4, *, group_size=64, x_signed=True, extraction="effecti
     return ShiftPlan(bounds, xs, ws, weight_shift)
 
 
-def _f64(a):
-    return np.asarray(a, dtype=np.float64)
+def exact_matmul(a, b):
+    """Integer ``a @ b`` (int64 result), exact: float32 BLAS when no partial sum can reach
+    2**24 (bounded from the largest magnitudes and K), else float64."""
+    k = a.shape[-1]
+    bound = (int(np.abs(a).max()) if a.size else 0) * (int(np.abs(b).max()) if b.size else 0) * k
+    dt = np.float32 if bound < 2**24 else np.float64
+    return np.rint(np.asarray(a, dtype=dt) @ np.asarray(b, dtype=dt)).astype(np.int64)
 
 
 def _grouped_matmul(x3, w2, n4, plan: ShiftPlan, x_signed):
@@ -124,15 +130,15 @@ def _grouped_matmul(x3, w2, n4, plan: ShiftPlan, x_signed):
         if plan.weight_shift == "group":
             ew = plan.w_shift[:, g]
             w4 = lower4(w2[:, a:z], ew[:, None], True)
-            part = np.rint(_f64(x4) @ _f64(w4).T).astype(np.int64)
+            part = exact_matmul(x4, w4.T)
             acc += part << (ex_b + ew[None, None, :])
         else:
             ewk = plan.w_shift[:, a:z]
             weff = lower4(w2[:, a:z], ewk, True) << ewk
-            part = np.rint(_f64(x4) @ _f64(weff).T).astype(np.int64)
+            part = exact_matmul(x4, weff.T)
             acc += part << ex_b
     if n4 < w2.shape[1]:
-        acc += np.rint(_f64(x3[:, :, n4:]) @ _f64(w2[:, n4:]).T).astype(np.int64)
+        acc += exact_matmul(x3[:, :, n4:], w2[:, n4:].T)
     return acc
 
 

@@ -20,8 +20,8 @@ from . import float_ops, int_ops
 from .capture import source_of
 from .config import QuantConfig
 from .errors import ConfigError, FlexiQError, UnsupportedOpError
-from .mixed_conv import mixed_conv2d
-from .mixed_gemm import mixed_linear
+from .mixed_conv import exact_conv2d, mixed_conv2d
+from .mixed_gemm import exact_matmul, mixed_linear
 from .priority import max4_for_ratio
 from .rounding import quantize_float, requantize
 
@@ -136,9 +136,7 @@ class _IntInterpreter(fx.Interpreter):
                                weight_shift=cfg.weight_shift, stride=L.stride,
                                padding=L.padding, dilation=L.dilation)
         else:
-            y = F.conv2d(x.codes.double(), torch.from_numpy(L.w_codes.astype(np.float64)),
-                         stride=L.stride, padding=L.padding, dilation=L.dilation, groups=L.groups)
-            acc = np.rint(y.numpy()).astype(np.int64)
+            acc = exact_conv2d(xc, L.w_codes, L.stride, L.padding, L.dilation, L.groups)
         acc = acc + L.bias.reshape(1, -1, 1, 1)
         int_ops.check_int32(acc, L.name)
         y = requantize(acc, L.m.reshape(1, -1, 1, 1), L.s.reshape(1, -1, 1, 1), L.lo, L.hi)
@@ -201,7 +199,7 @@ class _IntInterpreter(fx.Interpreter):
                 f"matmul at node '{n.name}' ({source_of(n)}) needs two activations; "
                 "a matmul with a parameter must be an nn.Linear")
         q = self.qm.node_q[n.name]
-        acc = np.rint((a.codes.double() @ b.codes.double()).numpy()).astype(np.int64)
+        acc = exact_matmul(a.np, b.np)
         int_ops.check_int32(acc, n.name)
         y = requantize(acc, q.consts["m"], q.consts["s"], q.lo, q.hi)
         return QTensor(_t(y), q.scale, q.signed)
