@@ -1,0 +1,1 @@
+"""Shipped Fashion-MNIST checkpoints (state dicts), their cards.json and MODEL_CARD.md."""
