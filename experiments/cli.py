@@ -21,6 +21,7 @@ COMMAND_MODULES = [
     "experiments.commands.pipeline",
     "experiments.commands.serve_sim",
     "experiments.commands.cycles",
+    "experiments.commands.select",
 ]
 
 

@@ -10,7 +10,7 @@ from tqdm.auto import tqdm
 from ..errors import ConfigError
 from .evolutionary import Evolution
 from .fitness import SoftLabelFitness
-from .heuristics import greedy_scores, nested_ladder, random_base_orders, range_scores, ranking
+from .heuristics import greedy_ladder, nested_ladder, random_base_orders, range_scores, ranking
 from .selection import Selection
 from .space import SearchSpace
 
@@ -38,8 +38,8 @@ def select(qmodel, calib_data, method: str = "evolutionary", ratios=DEFAULT_RATI
            mutation: float = 0.7, precise: bool = False) -> Selection:
     """Choose nested 4-bit channel sets of ``qmodel`` for each ratio in ``ratios``.
 
-    ``method``: "random", "range" (analytic range priority), "greedy" (measured per-group
-    error) or "evolutionary" (seeded from range priority). ``budget``: the ratio counts
+    ``method``: "random", "range" (analytic range priority), "greedy" (groups added one at a
+    time by measured marginal error) or "evolutionary" (seeded from range priority). ``budget``: the ratio counts
     4-bit "macs" (default) or "channels" of the eligible layers. Evolutionary search:
     ``population`` x ``generations``, a ``checkpoint`` JSON file written every generation
     and resumed from when ``resume``; ``callback(ratio, generation, best_fitness)`` after
@@ -64,9 +64,8 @@ def select(qmodel, calib_data, method: str = "evolutionary", ratios=DEFAULT_RATI
         ladder = nested_ladder(space, rs, ranking(range_scores(qmodel, space)))
     elif method == "greedy":
         bar = tqdm(total=space.n, desc="greedy", disable=not progress, leave=False)
-        scores = greedy_scores(space, fitness, bar)
+        ladder = greedy_ladder(space, fitness, rs, bar)
         bar.close()
-        ladder = nested_ladder(space, rs, ranking(scores))
     else:
         evo = Evolution(space, fitness, rs, ranking(range_scores(qmodel, space)), seed=seed,
                         population=population, generations=generations, elite=elite,
