@@ -438,6 +438,7 @@ class _FQInterpreter(fx.Interpreter):
 
     op_layout = _passthrough
     op_shape = _passthrough
+    op_pad = _passthrough  # zero padding: code 0 is the value 0
     op_fused = lambda self, n, a, k: a[0]  # noqa: E731
 
     def op_maxpool(self, n, args, kwargs):

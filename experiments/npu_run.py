@@ -1,0 +1,93 @@
+"""Compile a quantized model and run it on the simulated NPU at a ratio.
+
+The max4 registers are written from the same quantized model's table for the ratio
+(``qmodel.max4_for_ratio``) when the program names its registers after the layers, so the
+simulated program and the integer runtime use one 4-bit set; otherwise from the program's
+own table for that ratio.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+
+import numpy as np
+
+from quant.errors import FlexiQError
+
+
+def compiler_available() -> bool:
+    try:
+        import compiler
+        import npu_sim
+    except ImportError:
+        return False
+    return callable(getattr(compiler, "compile", None)) and callable(getattr(npu_sim, "simulate", None))
+
+
+def require_compiler() -> None:
+    if not compiler_available():
+        raise FlexiQError("compiler.compile / npu_sim.simulate are not available in this checkout; "
+                          "cycles cannot be simulated")
+
+
+def compile_program(qmodel, example_input, *, ratios=None, config=None, path=None,
+                    name: str = "model"):
+    """``compiler.compile`` (passing ``ratios`` if it takes them); cached at ``path``."""
+    import compiler
+    from npu_sim import Program
+
+    if path and os.path.exists(path):
+        return Program.load(path)
+    kwargs = {"config": config}
+    params = inspect.signature(compiler.compile).parameters
+    if ratios is not None and "ratios" in params:
+        kwargs["ratios"] = list(ratios)
+    if "name" in params:
+        kwargs["name"] = name
+    prog = compiler.compile(qmodel, example_input, **kwargs)
+    if path:
+        from .io import atomic_path
+
+        with atomic_path(path) as tmp:
+            prog.save(tmp)
+    return prog
+
+
+def max4_list(program, qmodel, ratio):
+    """Register values for ``ratio`` from the quantized model, or None if names differ."""
+    table = qmodel.max4_for_ratio(ratio)
+    regs = list(program.max4_regs)
+    if regs and all(r in table for r in regs):
+        return [int(table[r]) for r in regs]
+    return None
+
+
+def simulate(program, qmodel, x, ratio, *, config=None):
+    """One simulated run of ``x`` (batch as compiled) at ``ratio``."""
+    import npu_sim
+
+    regs = max4_list(program, qmodel, ratio)
+    if regs is not None:
+        return npu_sim.simulate(program, x_input(program, x), max4=regs, config=config)
+    return npu_sim.simulate(program, x_input(program, x), ratio=ratio, config=config)
+
+
+def x_input(program, x):
+    """Float NCHW input -> the program's input codes (``compiler.encode_input``)."""
+    from compiler import encode_input
+
+    return encode_input(program, x)
+
+
+def output_codes(result, program=None) -> np.ndarray:
+    """The output codes in the logical layout of the model's output."""
+    out = result.output if len(result.outputs) == 1 else next(iter(result.outputs.values()))
+    out = np.asarray(out).astype(np.int64)
+    shape = (program.meta.get("output") or {}).get("shape") if program is not None else None
+    return out.reshape(shape) if shape else out
+
+
+def reorder_cycles(result) -> int:
+    by_op = (result.stats or {}).get("by_op", {})
+    return int(by_op.get("REORDER", {}).get("cycles", 0))

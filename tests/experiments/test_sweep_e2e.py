@@ -1,0 +1,94 @@
+"""A small end-to-end sweep: tiny model, 2 ratios, a few synthetic images, through the
+compiler and the simulator; then resume and interruption."""
+
+import pytest
+import torch
+from torch import nn
+
+from experiments import io, npu_run
+from experiments import sweep as sweep_mod
+from experiments.sweep import SweepOptions, run_sweep
+from experiments.sweep_table import COLUMNS
+
+pytestmark = pytest.mark.skipif(not npu_run.compiler_available(),
+                                reason="compiler / simulator not available")
+
+
+class Tiny(nn.Module):
+    """28x28x1 -> 10 classes; one 64-channel conv and a Linear that can run in 4 bits."""
+
+    def __init__(self):
+        super().__init__()
+        self.c1 = nn.Conv2d(1, 16, 3, stride=2, padding=1)
+        self.c2 = nn.Conv2d(16, 64, 3, stride=2, padding=1)
+        self.c3 = nn.Conv2d(64, 64, 3, stride=2, padding=1)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc1 = nn.Linear(64, 64)
+        self.fc = nn.Linear(64, 10)
+
+    def forward(self, x):
+        x = torch.relu(self.c1(x))
+        x = torch.relu(self.c2(x))
+        x = torch.relu(self.c3(x))
+        x = torch.flatten(self.pool(x), 1)
+        return self.fc(torch.relu(self.fc1(x)))
+
+
+def tiny():
+    torch.manual_seed(0)
+    return Tiny().eval()
+
+
+def opts(**kw):
+    base = dict(ratios=[0.0, 1.0], methods=["uniform_int4", "range"], limit=6, batch=8,
+                calib_images=16, data="synthetic", progress=False, check_images=2)
+    base.update(kw)
+    return SweepOptions(**base)
+
+
+def test_end_to_end_sweep_bitexact(tmp_path):
+    table = run_sweep("resnet20_fmnist", tmp_path, opts(), model=tiny())
+    rows = io.read_csv(tmp_path / "sweep.csv")
+    assert list(rows[0]) == COLUMNS
+    assert {(r["method"], float(r["ratio"])) for r in rows} == {
+        ("uniform_int4", 0.0), ("uniform_int4", 1.0), ("range", 0.0), ("range", 1.0)}
+    for r in rows:
+        assert r["sim_bitexact"] == "1", r  # the simulator agrees with the integer runtime
+        assert int(r["cycles"]) > 0
+    r = {(x["method"], float(x["ratio"])): x for x in table.table()}
+    assert r[("range", 0.0)]["agree_8bit"] == 1.0 and r[("range", 0.0)]["kl_8bit"] == 0.0
+    assert r[("range", 1.0)]["cycles"] < r[("range", 0.0)]["cycles"]
+    assert r[("range", 1.0)]["speedup_share"] == 1.0
+    assert r[("range", 1.0)]["mac4_share"] > 0.5
+    assert (tmp_path / "programs" / "resnet20_fmnist__range.npz").exists()
+
+
+def test_interrupted_sweep_resumes_and_skips_done_rows(tmp_path, monkeypatch):
+    real = sweep_mod._measure
+    calls = []
+
+    def flaky(*a, **k):
+        calls.append(a[2])
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*a, **k)
+
+    monkeypatch.setattr(sweep_mod, "_measure", flaky)
+    o = opts(methods=["range"], check_images=1)
+    with pytest.raises(KeyboardInterrupt):
+        run_sweep("resnet20_fmnist", tmp_path, o, model=tiny())
+    rows = io.read_csv(tmp_path / "sweep.csv")
+    assert [float(r["ratio"]) for r in rows] == [0.0]  # the finished row, complete
+    assert not [f for f in tmp_path.iterdir() if f.name.endswith(".tmp")]
+
+    calls.clear()
+    run_sweep("resnet20_fmnist", tmp_path, o, model=tiny())
+    assert calls == [1.0]  # only the missing row was measured
+    assert len(io.read_csv(tmp_path / "sweep.csv")) == 2
+
+    calls.clear()
+    run_sweep("resnet20_fmnist", tmp_path, o, model=tiny())
+    assert calls == []  # nothing left to do
+
+    with pytest.raises(Exception, match="other options"):
+        run_sweep("resnet20_fmnist", tmp_path, opts(methods=["range"], limit=5), model=tiny())
