@@ -26,29 +26,23 @@ from numba import njit
 from .folds import FoldPlan
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, fastmath=False, boundscheck=False)
 def _pe_step(P, H0, H1, HT, W00, W01, D0, D1, base, R, C):
-    """One cycle of every PE: MACs with the slot-selected weights, psums one row down."""
+    """One cycle of every PE: MACs with the slot-selected weights, psums one row down.
+
+    Rows are updated bottom-up in place, so row ``r`` reads row ``r - 1``'s value of the
+    previous cycle. Plain 2-D indexing (no per-row views) keeps the loop body tight."""
     for r in range(R - 1, 0, -1):
-        h0 = H0[r, base:base + C]
-        h1 = H1[r, base:base + C]
-        ht = HT[r, base:base + C]
-        up = P[r - 1]
-        pr = P[r]
-        w00 = W00[r]
-        w01 = W01[r]
-        d0 = D0[r]
-        d1 = D1[r]
         for c in range(C):
-            pr[c] = np.int32(up[c] + h0[c] * (w00[c] + ht[c] * d0[c])
-                             + h1[c] * (w01[c] + ht[c] * d1[c]))
-    h0 = H0[0, base:base + C]
-    h1 = H1[0, base:base + C]
-    ht = HT[0, base:base + C]
-    pr = P[0]
+            cc = base + c
+            t = HT[r, cc]
+            P[r, c] = np.int32(P[r - 1, c] + H0[r, cc] * (W00[r, c] + t * D0[r, c])
+                               + H1[r, cc] * (W01[r, c] + t * D1[r, c]))
     for c in range(C):
-        pr[c] = np.int32(h0[c] * (W00[0, c] + ht[c] * D0[0, c])
-                         + h1[c] * (W01[0, c] + ht[c] * D1[0, c]))
+        cc = base + c
+        t = HT[0, cc]
+        P[0, c] = np.int32(H0[0, cc] * (W00[0, c] + t * D0[0, c])
+                           + H1[0, cc] * (W01[0, c] + t * D1[0, c]))
 
 
 @njit(cache=True, nogil=True)
