@@ -41,6 +41,7 @@ from . import float_ops, int_ops
 from .capture import source_of
 from .errors import FlexiQError, UnsupportedOpError
 from .rounding import code_range
+from .runtime import _map, first_of
 
 _THRESH_SIGNED = [8.0 * 2.0**k for k in range(27)]
 _THRESH_UNSIGNED = [16.0 * 2.0**k for k in range(27)]
@@ -95,23 +96,8 @@ class _V:
         self.codes, self.scale, self.signed = codes, float(scale), bool(signed)
 
 
-def _map(obj, fn):
-    if isinstance(obj, (list, tuple)):
-        return type(obj)(_map(o, fn) for o in obj)
-    if isinstance(obj, dict):
-        return {k: _map(v, fn) for k, v in obj.items()}
-    return fn(obj)
-
-
 def _first_v(args):
-    for a in args:
-        if isinstance(a, _V):
-            return a
-        if isinstance(a, (list, tuple)):
-            q = _first_v(a)
-            if q is not None:
-                return q
-    return None
+    return first_of(args, _V)
 
 
 def _pair(v):

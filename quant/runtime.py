@@ -48,15 +48,20 @@ def _map(obj, fn):
     return fn(obj)
 
 
-def _first_qt(args):
+def first_of(args, cls):
+    """The first ``cls`` instance among ``args`` (searching nested lists/tuples)."""
     for a in args:
-        if isinstance(a, QTensor):
+        if isinstance(a, cls):
             return a
         if isinstance(a, (list, tuple)):
-            q = _first_qt(a)
+            q = first_of(a, cls)
             if q is not None:
                 return q
     return None
+
+
+def _first_qt(args):
+    return first_of(args, QTensor)
 
 
 def _t(a: np.ndarray) -> torch.Tensor:

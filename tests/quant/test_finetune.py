@@ -10,13 +10,7 @@ from quant.finetune import finetune, finetune_float, unfold_into
 from tests.quant.nets import SmallConvNet, init_bn
 from tests.quant.test_select_space import make_case
 
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _agree(a, b):

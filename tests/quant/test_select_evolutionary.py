@@ -4,7 +4,6 @@ import json
 
 import numpy as np
 import pytest
-import torch
 
 import quant
 from quant.select import Selection
@@ -13,13 +12,7 @@ from tests.quant.test_select_space import RATIOS, make_case
 SMALL = dict(population=8, generations=4, fitness_batch=24, progress=False)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """Small tensors: one thread avoids oversubscribing the shared cores (40x faster here)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 

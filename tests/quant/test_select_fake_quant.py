@@ -12,13 +12,7 @@ CONFIGS = [quant.QuantConfig(), quant.QuantConfig(dynamic=True), quant.QuantConf
            quant.QuantConfig(weight_shift="weight")]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """Small tensors: one thread avoids oversubscribing the shared cores (40x faster here)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 

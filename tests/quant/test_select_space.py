@@ -12,13 +12,7 @@ from quant.select.space import SearchSpace, decode, encode
 RATIOS = (0.0, 0.25, 0.5, 0.75, 1.0)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """Small tensors: one thread avoids oversubscribing the shared cores (40x faster here)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 
