@@ -19,11 +19,9 @@ Edges run producer -> consumer with ``index`` = position among the consumer's in
 from __future__ import annotations
 
 import networkx as nx
-import numpy as np
 import torch
 
 from quant.capture import source_of
-from quant.errors import UnsupportedOpError
 from quant.runtime import QTensor, _IntInterpreter
 
 
@@ -83,15 +81,6 @@ def tensor_inputs(g: nx.DiGraph, name: str) -> list[str]:
             if g.nodes[a.name]["kind"] not in ("const", "shape")]
 
 
-def check_supported(g: nx.DiGraph, supported: set[str]) -> None:
-    """Raise ``UnsupportedOpError`` for the first node whose kind is not lowered."""
-    for name, d in g.nodes(data=True):
-        if d["kind"] not in supported:
-            raise UnsupportedOpError(
-                f"the NPU compiler cannot lower op kind '{d['kind']}' at node '{name}' "
-                f"({d['source']})")
-
-
 def summary(g: nx.DiGraph) -> str:
     rows = []
     for name, d in g.nodes(data=True):
@@ -99,7 +88,3 @@ def summary(g: nx.DiGraph) -> str:
         scale = "" if d["scale"] is None else f"{d['scale']:.3g}"
         rows.append(f"{name:<32} {d['kind']:<10} {str(shp):<24} {scale}")
     return "\n".join(rows)
-
-
-def as_numpy_shape(shape) -> tuple:
-    return tuple(int(s) for s in np.atleast_1d(shape))

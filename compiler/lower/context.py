@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from npu_sim import isa
-
 from ..memory import SramPlan, Tensor, phys_shape
 from ..pipeline import OpEmitter
 
@@ -66,6 +64,3 @@ class LoweringContext:
         return {"or_addr": self.masks[(tensor_name, image)],
                 "or_group": self.mask_group[tensor_name], "or_ch0": int(ch0),
                 "or_reset": bool(first)}
-
-    def nop(self, q):
-        return isa.Nop(on=q)
