@@ -11,23 +11,12 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from quant.mixed_gemm import check_args
+
 from .grouped_product import grouped_product
-from .int_ops import EXTRACTIONS, WEIGHT_SHIFTS, code_range
+from .int_ops import code_range
 from .shift_tables import activation_shifts, weight_elem_shifts, weight_group_shifts
 from .tensor_io import as_int64, finish, pick_device
-
-
-def check_args(n4, k, group_size, extraction, weight_shift):
-    if group_size <= 0:
-        raise ValueError(f"group_size must be positive, got {group_size}")
-    if extraction not in EXTRACTIONS:
-        raise ValueError(f"extraction must be one of {EXTRACTIONS}, got {extraction!r}")
-    if weight_shift not in WEIGHT_SHIFTS:
-        raise ValueError(f"weight_shift must be one of {WEIGHT_SHIFTS}, got {weight_shift!r}")
-    if not 0 <= n4 <= k:
-        raise ValueError(f"n4={n4} must lie in [0, K={k}]")
-    if n4 % group_size and n4 != k:
-        raise ValueError(f"n4={n4} must be a multiple of group_size={group_size} (or equal K={k})")
 
 
 def check_codes(x: torch.Tensor, w: torch.Tensor, x_signed: bool):

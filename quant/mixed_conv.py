@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from .extraction import lower4, shift_for_range, weight_elem_shifts
-from .mixed_gemm import _check_common
+from .mixed_gemm import check_args
 
 F32_EXACT = 2**24  # every integer of magnitude below this is a float32
 
@@ -86,7 +86,7 @@ def mixed_conv2d(x, w, n4, *, order=None, group_size=64, x_signed=True,
         raise ValueError(f"mixed_conv2d: need x [B, C, H, W] and w [O, C, kh, kw] with equal C; "
                          f"got {x.shape} and {w.shape}")
     c = x.shape[1]
-    _check_common(n4, c, group_size, extraction, weight_shift)
+    check_args(n4, c, group_size, extraction, weight_shift)
     order = np.arange(c) if order is None else np.asarray(order, dtype=np.int64)
     if sorted(order.tolist()) != list(range(c)):
         raise ValueError(f"order must be a permutation of the {c} input channels")

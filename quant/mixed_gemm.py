@@ -47,7 +47,8 @@ class ShiftPlan:
     weight_shift: str = "group"
 
 
-def _check_common(n4, k, group_size, extraction, weight_shift):
+def check_args(n4, k, group_size, extraction, weight_shift):
+    """Validate the keyword arguments every mixed GEMM/conv entry point shares."""
     if group_size <= 0:
         raise ValueError(f"group_size must be positive, got {group_size}")
     if extraction not in EXTRACTIONS:
@@ -155,7 +156,7 @@ def mixed_gemm(x, w, n4, *, group_size=64, x_signed=True, extraction="effective"
     w = np.asarray(w)
     if x.ndim != 2 or w.ndim != 2 or x.shape[1] != w.shape[1]:
         raise ValueError(f"mixed_gemm: need x [M, K] and w [N, K]; got {x.shape} and {w.shape}")
-    _check_common(n4, x.shape[1], group_size, extraction, weight_shift)
+    check_args(n4, x.shape[1], group_size, extraction, weight_shift)
     x = x.astype(np.int64)
     w = w.astype(np.int64)
     _check_codes(x, w, x_signed)
@@ -180,7 +181,7 @@ def mixed_linear(x3, w, n4, *, group_size=64, x_signed=True, extraction="effecti
     w = np.asarray(w, dtype=np.int64)
     if x3.ndim != 3 or w.ndim != 2 or x3.shape[2] != w.shape[1]:
         raise ValueError(f"mixed_linear: need x [B, R, K] and w [N, K]; got {x3.shape} and {w.shape}")
-    _check_common(n4, w.shape[1], group_size, extraction, weight_shift)
+    check_args(n4, w.shape[1], group_size, extraction, weight_shift)
     _check_codes(x3, w, x_signed)
     if x_range is not None:
         x_range = np.asarray(x_range, dtype=np.int64)
