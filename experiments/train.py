@@ -43,7 +43,7 @@ RECIPES = {
     "resnet20_fmnist": Recipe(epochs=15, optimizer="sgd", lr=0.2, weight_decay=5e-4),
     "mobilenet_v2_fmnist": Recipe(epochs=10, optimizer="sgd", lr=0.1, weight_decay=1e-4),
     "vit_tiny_fmnist": Recipe(
-        epochs=15, optimizer="adamw", lr=2e-3, weight_decay=0.05, label_smoothing=0.1
+        epochs=30, optimizer="adamw", lr=2e-3, weight_decay=0.05, label_smoothing=0.1
     ),
 }
 

@@ -37,17 +37,9 @@ def bits_for_range(lo, hi, signed: bool):
 def _ceil_log2(v):
     """ceil(log2(v)) for integers v >= 0 (0 and 1 give 0)."""
     v = np.asarray(v, dtype=np.int64)
-    out = np.zeros(v.shape, dtype=np.int64)
-    big = v > 1
-    # bit_length(v - 1) == ceil(log2(v)) for v >= 1
-    vm1 = np.where(big, v - 1, 0)
-    n = np.zeros(v.shape, dtype=np.int64)
-    while np.any(vm1 > 0):
-        nz = vm1 > 0
-        n = n + nz
-        vm1 = vm1 >> 1
-    out[big] = n[big]
-    return out
+    # ceil(log2(v)) == bit_length(v - 1) for v >= 1; frexp's exponent is the bit length
+    # (exact: the codes here are far below 2**53)
+    return np.frexp(np.maximum(v - 1, 0).astype(np.float64))[1].astype(np.int64)
 
 
 def shift_for_range(lo, hi, signed: bool, extraction: str = "effective"):

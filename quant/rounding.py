@@ -30,16 +30,17 @@ def rshift_rne(v, e):
     """``v / 2**e`` rounded half to even, for integer ``v`` and shifts ``e >= 0``.
 
     ``e`` broadcasts against ``v``; where ``e == 0`` the value is returned unchanged.
+    Requires ``abs(v) + 2**(e-1) < 2**63`` (any int32 product or code qualifies).
     """
     v = np.asarray(v, dtype=np.int64)
     e = np.asarray(e, dtype=np.int64)
     if np.any(e < 0):
         raise ValueError("rshift_rne: shift must be >= 0")
-    q = v >> e
-    r = v - (q << e)
-    half = np.where(e > 0, np.left_shift(np.int64(1), np.maximum(e - 1, 0)), 1)
-    up = (r > half) | ((r == half) & ((q & 1) == 1) & (e > 0))
-    return q + up.astype(np.int64)
+    # floor((v + h - 1 + lsb(v >> e)) / 2**e) with h = 2**(e-1): a remainder above h
+    # rounds up, exactly h rounds up only to an even quotient; e == 0 adds nothing
+    h = np.left_shift(np.int64(1), e) >> 1
+    on = (h > 0).astype(np.int64)
+    return (v + h - on + ((v >> e) & on)) >> e
 
 
 def quantize_multiplier(real: float) -> tuple[int, int]:
