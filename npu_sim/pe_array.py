@@ -26,9 +26,10 @@ per cycle, newest lowest) and "every activation moves one PE right" is the buffe
 window moving by one block. The partial sums are double-buffered (new from old), so the
 downward move is ``P_new[i] = P_old[i - 1] + MACs``.
 
-Registers hold integers in float32 when every partial sum of one fold stays below 2^24
-(``2 R max|x| max|w|``; always true for 8-bit codes on arrays up to 128 rows), exact
-in any order of summation, else float64; the accumulator works in int64.
+Registers hold integers in float32 when every value the PE update can form stays below
+2^24 (``4 R max|x| max|w|``, counting the slot differences; true for 8-bit codes on
+arrays up to 128 rows), exact in any order of summation, else float64; the accumulators
+work in int64.
 """
 
 from __future__ import annotations

@@ -57,3 +57,42 @@ def test_4bit_fold_does_two_macs_per_pe():
     assert np.array_equal(r4.acc, x @ w.T) and np.array_equal(r8.acc, x @ w.T)
     assert (r4.stats["folds"], r8.stats["folds"]) == (1, 2)
     assert r4.cycles < r8.cycles
+
+
+def test_register_dtype_is_float32_only_while_fold_sums_stay_below_2_24():
+    from npu_sim.pe_array import register_dtype
+
+    x8 = np.array([[255]])
+    w8 = np.array([[-128]])
+    assert register_dtype(x8, w8, 32) == np.float32   # 4 * 32 * 255 * 128 < 2**24
+    assert register_dtype(x8, w8, 128) == np.float32  # 4 * 128 * 255 * 128 < 2**24
+    assert register_dtype(x8, w8, 129) == np.float64  # 4 * 129 * 255 * 128 >= 2**24
+    assert register_dtype(np.array([[4096]]), np.array([[4096]]), 4) == np.float64
+
+
+@settings(max_examples=15, deadline=None)
+@given(M=st.integers(1, 9), K=st.integers(1, 30), N=st.integers(1, 12),
+       R=st.sampled_from([2, 4, 8]), C=st.sampled_from([2, 4, 8]), seed=st.integers(0, 2**31))
+def test_wide_operands_take_the_float64_registers_and_stay_exact(M, K, N, R, C, seed):
+    # products of 13-bit operands overflow float32's 24-bit integer range: the array must
+    # switch to float64 registers and still give the exact integers and cycles
+    rng = np.random.default_rng(seed)
+    x = rng.integers(-4096, 4097, (M, K))
+    w = rng.integers(-4096, 4097, (N, K))
+    plan = plan_folds(K, 0, group_size=2 * R, rows=R)
+    xs = np.zeros((plan.n_folds, M), np.int64)
+    ws = np.zeros((plan.n_folds, N), np.int64)
+    acc, cyc, _ = run_array(x, w, plan, xs, ws, rows=R, cols=C)
+    assert np.array_equal(acc, x @ w.T)
+    assert cyc == fold_cycles(plan.n_folds * -(-N // C), M, R, C, double_buffer=True,
+                              scalesim=False)
+
+
+def test_long_runs_cross_many_window_rebases():
+    # thousands of cycles on a small array: the activation window re-bases every 4C cycles
+    rng = np.random.default_rng(3)
+    x = rng.integers(-128, 128, (300, 40))
+    w = rng.integers(-127, 128, (9, 40))
+    r = run_gemm(x, w, 0, mode="exact", config=NPUConfig(rows=4, cols=4, group_size=8))
+    f = run_gemm(x, w, 0, mode="fast", config=NPUConfig(rows=4, cols=4, group_size=8))
+    assert np.array_equal(r.acc, x @ w.T) and r.cycles == f.cycles > 100 * 4 * 4
