@@ -79,7 +79,8 @@ def load_fashion_mnist(split: str = "train", root: str | None = None) -> tuple[n
 
 def normalize_images(images_u8: np.ndarray | torch.Tensor) -> torch.Tensor:
     """uint8 [N, 28, 28] -> float32 [N, 1, 28, 28] with the recorded mean/std."""
-    x = torch.as_tensor(np.asarray(images_u8)).float().div_(255.0)
+    # the cast copies, so read-only (cached) arrays are fine
+    x = torch.from_numpy(np.asarray(images_u8, dtype=np.float32)).div_(255.0)
     return x.sub_(MEAN).div_(STD).unsqueeze(1)
 
 
