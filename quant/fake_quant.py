@@ -41,7 +41,7 @@ from . import float_ops, int_ops
 from .capture import source_of
 from .errors import FlexiQError, UnsupportedOpError
 from .rounding import code_range
-from .runtime import _map, first_of
+from .runtime import _map, run_on_codes
 
 _THRESH_SIGNED = [8.0 * 2.0**k for k in range(27)]
 _THRESH_UNSIGNED = [16.0 * 2.0**k for k in range(27)]
@@ -94,10 +94,6 @@ class _V:
 
     def __init__(self, codes, scale, signed):
         self.codes, self.scale, self.signed = codes, float(scale), bool(signed)
-
-
-def _first_v(args):
-    return first_of(args, _V)
 
 
 def _pair(v):
@@ -416,11 +412,7 @@ class _FQInterpreter(fx.Interpreter):
         return self.fq._mods.get(n.target) if n.op == "call_module" else None
 
     def _passthrough(self, n, args, kwargs):
-        q = _first_v(args)
-        unwrap = lambda a: a.codes if isinstance(a, _V) else a  # noqa: E731
-        out = getattr(super(), n.op)(n.target, _map(args, unwrap), _map(kwargs, unwrap))
-        wrap = lambda t: _V(t, q.scale, q.signed) if isinstance(t, torch.Tensor) and q else t  # noqa: E731
-        return _map(out, wrap)
+        return run_on_codes(self, n, args, kwargs, _V)
 
     op_layout = _passthrough
     op_shape = _passthrough

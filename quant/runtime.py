@@ -60,8 +60,17 @@ def first_of(args, cls):
     return None
 
 
-def _first_qt(args):
-    return first_of(args, QTensor)
+def run_on_codes(interp: fx.Interpreter, n, args, kwargs, cls):
+    """Run node ``n`` (an op that only moves codes: views, reshapes, zero padding) through
+    ``fx.Interpreter`` on the codes inside ``cls`` values (``QTensor`` or the fake-quant
+    twin: anything with ``codes``, ``scale``, ``signed``); tensor outputs get the first
+    input's scale and signedness."""
+    q = first_of(args, cls)
+    unwrap = lambda a: a.codes if isinstance(a, cls) else a  # noqa: E731
+    out = getattr(fx.Interpreter, n.op)(interp, n.target, _map(args, unwrap),
+                                         _map(kwargs, unwrap))
+    wrap = lambda t: cls(t, q.scale, q.signed) if isinstance(t, torch.Tensor) and q else t  # noqa: E731
+    return _map(out, wrap)
 
 
 def _t(a: np.ndarray) -> torch.Tensor:
@@ -96,11 +105,7 @@ class _IntInterpreter(fx.Interpreter):
 
     # --- ops that only move codes -------------------------------------------------
     def _passthrough(self, n, args, kwargs):
-        q = _first_qt(args)
-        unwrap = lambda a: a.codes if isinstance(a, QTensor) else a  # noqa: E731
-        out = getattr(super(), n.op)(n.target, _map(args, unwrap), _map(kwargs, unwrap))
-        wrap = lambda t: QTensor(t, q.scale, q.signed) if isinstance(t, torch.Tensor) and q else t  # noqa: E731
-        return _map(out, wrap)
+        return run_on_codes(self, n, args, kwargs, QTensor)
 
     op_layout = _passthrough
     op_shape = _passthrough

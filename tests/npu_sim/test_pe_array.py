@@ -7,6 +7,15 @@ from npu_sim.folds import fold_cycles, plan_folds
 from npu_sim.pe_array import run_array
 
 
+def _run_8bit(x, w, R, C, **kw):
+    """All-8-bit fold plan (no shifts) through the cycle-stepped array."""
+    plan = plan_folds(x.shape[1], 0, group_size=2 * R, rows=R)
+    xs = np.zeros((plan.n_folds, x.shape[0]), np.int64)
+    ws = np.zeros((plan.n_folds, w.shape[0]), np.int64)
+    acc, cyc, starts = run_array(x, w, plan, xs, ws, rows=R, cols=C, **kw)
+    return acc, cyc, starts, plan.n_folds * -(-w.shape[0] // C)
+
+
 @settings(max_examples=30, deadline=None)
 @given(M=st.integers(1, 12), K=st.integers(1, 40), N=st.integers(1, 20),
        R=st.sampled_from([2, 4, 8]), C=st.sampled_from([2, 4, 8]), mode=st.sampled_from(
@@ -15,13 +24,9 @@ def test_exact_array_8bit_values_and_cycles(M, K, N, R, C, mode, seed):
     rng = np.random.default_rng(seed)
     x = rng.integers(-128, 128, (M, K))
     w = rng.integers(-127, 128, (N, K))
-    plan = plan_folds(K, 0, group_size=2 * R, rows=R)
-    xs = np.zeros((plan.n_folds, M), np.int64)
-    ws = np.zeros((plan.n_folds, N), np.int64)
-    acc, cyc, starts = run_array(x, w, plan, xs, ws, rows=R, cols=C,
-                                 double_buffer=mode == "db", scalesim=mode == "scalesim")
+    acc, cyc, starts, F = _run_8bit(x, w, R, C, double_buffer=mode == "db",
+                                    scalesim=mode == "scalesim")
     assert np.array_equal(acc, x @ w.T)
-    F = plan.n_folds * -(-N // C)
     assert cyc == fold_cycles(F, M, R, C, double_buffer=mode == "db", scalesim=mode == "scalesim")
     assert len(starts) == F and np.all(np.diff(starts) >= M)
 
@@ -79,13 +84,9 @@ def test_wide_operands_take_the_float64_registers_and_stay_exact(M, K, N, R, C, 
     rng = np.random.default_rng(seed)
     x = rng.integers(-4096, 4097, (M, K))
     w = rng.integers(-4096, 4097, (N, K))
-    plan = plan_folds(K, 0, group_size=2 * R, rows=R)
-    xs = np.zeros((plan.n_folds, M), np.int64)
-    ws = np.zeros((plan.n_folds, N), np.int64)
-    acc, cyc, _ = run_array(x, w, plan, xs, ws, rows=R, cols=C)
+    acc, cyc, _, F = _run_8bit(x, w, R, C)
     assert np.array_equal(acc, x @ w.T)
-    assert cyc == fold_cycles(plan.n_folds * -(-N // C), M, R, C, double_buffer=True,
-                              scalesim=False)
+    assert cyc == fold_cycles(F, M, R, C, double_buffer=True, scalesim=False)
 
 
 def test_long_runs_cross_many_window_rebases():
