@@ -146,7 +146,10 @@ def run_model(name, args, done, rows, out_dir, weights):
         return qms[key]
 
     def selection(method, extraction):
-        path = os.path.join(sel_dir, f"{name}.{tag}.{method}.{extraction}.r{args.ratio:g}.json")
+        # the fitness batch changes greedy and evolutionary selections (64: the default)
+        fb = f".fb{args.fitness_batch}" if method in ("greedy", "evolutionary") \
+            and args.fitness_batch != 64 else ""
+        path = os.path.join(sel_dir, f"{name}.{tag}.{method}.{extraction}.r{args.ratio:g}{fb}.json")
         if os.path.exists(path):
             return quant.Selection.load(path), 0.0
         t0 = time.perf_counter()
