@@ -13,9 +13,10 @@ PE). Partial sums leave the bottom row into the accumulator memory, where the pe
 shift-and-add applies ``<< (e_x + e_w[n])`` (overwrite on a tile's first K fold, add
 after). The loader writes one weight row per cycle into a free slot; a fold starts
 streaming when its slot is fully loaded and the previous fold finished injecting. The
-controller only looks at state (per-row counts of activations still to meet a slot,
-outstanding outputs), so the cycle count measured here is an independent check of the
-closed form in ``folds``.
+controller only looks at state (per slot, how many activations of its folds have not yet
+passed a row — a running count of injected activations read ``r + C - 1`` cycles late for
+row ``r`` — and the outstanding outputs), so the cycle count measured here is an
+independent check of the closed form in ``folds``.
 
 Register layout (chosen so that the per-cycle update of all R x C PEs is one flat loop
 that LLVM vectorizes): every per-PE array is flat and column-major with a pad entry on
