@@ -64,20 +64,21 @@ def quant_config(method: str, base_config: dict | None = None):
     return QuantConfig.from_dict(d)
 
 
-def selection_available() -> bool:
+def _provides(module: str, name: str) -> bool:
+    """Whether ``module`` imports and has a callable ``name``."""
     try:
-        mod = importlib.import_module("quant.select")
+        mod = importlib.import_module(module)
     except ImportError:
         return False
-    return callable(getattr(mod, "select", None))
+    return callable(getattr(mod, name, None))
+
+
+def selection_available() -> bool:
+    return _provides("quant.select", "select")
 
 
 def finetune_available() -> bool:
-    try:
-        mod = importlib.import_module("quant.finetune")
-    except ImportError:
-        return False
-    return callable(getattr(mod, "finetune", None))
+    return _provides("quant.finetune", "finetune")
 
 
 def available(methods) -> tuple[list[str], dict]:

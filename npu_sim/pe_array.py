@@ -88,7 +88,6 @@ def _run_array(Xf, Wf, xs, ws, M, N, R, C, double_buffer, scalesim, acc, starts,
     mask = L - 1
     zero_row = Xf.shape[0] - 2 * R      # Xf ends with a row of zeros: what a bubble reads
     ring_x = np.full(L, zero_row, np.int64)  # offset of the activation row in Xf
-    ring_ok = np.zeros(L, np.bool_)     # an activation (not a bubble)
     ring_tagv = np.zeros(L, Hb.dtype)   # weight slot it meets (0/1) as a register value
     ring_arow = np.zeros(L, np.int64)   # m * N + first output channel of its column tile
     ring_wrow = np.zeros(L, np.int64)   # kf * N + the same channel (the weight shift row)
@@ -139,7 +138,6 @@ def _run_array(Xf, Wf, xs, ws, M, N, R, C, double_buffer, scalesim, acc, starts,
             n0 = (cur // KF) * C
             tag = (cur & 1) if double_buffer else 0
             ring_x[j0] = (kf * M + m) * 2 * R
-            ring_ok[j0] = True
             ring_tagv[j0] = tag
             ring_arow[j0] = m * N + n0
             ring_wrow[j0] = kf * N + n0
@@ -149,7 +147,6 @@ def _run_array(Xf, Wf, xs, ws, M, N, R, C, double_buffer, scalesim, acc, starts,
             injected[tag] += 1
         else:
             ring_x[j0] = zero_row
-            ring_ok[j0] = False
             ring_tagv[j0] = 0
         ring_in[0, j0] = injected[0]
         ring_in[1, j0] = injected[1]
@@ -185,7 +182,7 @@ def _run_array(Xf, Wf, xs, ws, M, N, R, C, double_buffer, scalesim, acc, starts,
         for c in range(C):
             Pn[c * B] = 0
             j = (t - (R - 1) - c) & mask
-            if ring_ok[j]:
+            if ring_x[j] != zero_row:  # an activation, not a bubble
                 if c < ring_ncol[j]:
                     i = ring_arow[j] + c
                     v = np.int64(Pn[c * B + R]) << (ring_xs[j] + ws[ring_wrow[j] + c])
