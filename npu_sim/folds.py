@@ -27,6 +27,8 @@ The recurrence is max-plus linear, so ``s_{F-1}`` is a max-plus matrix power: O(
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
+from typing import NamedTuple
 
 import numpy as np
 
@@ -85,6 +87,44 @@ def plan_folds(channels: int, n4: int, *, group_size: int, rows: int, kpos: int 
     )
 
 
+class FoldCounts(NamedTuple):
+    """What the timing and statistics of a fold plan need: ``n_folds``, ``n_folds4``,
+    ``rows_used`` (array rows busy, summed over folds: a 4-bit fold packs two K columns
+    per row) and ``used4`` (K columns in 4-bit folds)."""
+
+    n_folds: int
+    n_folds4: int
+    rows_used: int
+    used4: int
+
+
+def plan_counts(plan: FoldPlan) -> FoldCounts:
+    """``FoldCounts`` of a built plan."""
+    widths = np.diff(plan.starts)
+    is4 = plan.bits == 4
+    rows_used = int(np.where(is4, -(-widths // 2), widths).sum())
+    return FoldCounts(plan.n_folds, plan.n_folds4, rows_used, int(widths[is4].sum()))
+
+
+@lru_cache(maxsize=65536)
+def fold_counts(channels: int, n4: int, *, group_size: int, rows: int,
+                kpos: int = 1) -> FoldCounts:
+    """``plan_counts(plan_folds(...))`` without building the plan (timing-only runs)."""
+    nf = nf4 = used = used4 = 0
+    for a in range(0, n4, group_size):
+        k = (min(a + group_size, n4) - a) * kpos
+        full, rest = divmod(k, 2 * rows)
+        nf4 += full + (1 if rest else 0)
+        used += full * rows + -(-rest // 2)
+        used4 += k
+    nf = nf4
+    if n4 < channels:
+        k = (channels - n4) * kpos
+        nf += -(-k // rows)
+        used += k
+    return FoldCounts(nf, nf4, used, used4)
+
+
 def count_folds(channels: int, n4: int, *, group_size: int, rows: int, kpos: int = 1) -> int:
     """Number of K folds of ``plan_folds`` without building it."""
     n = 0
@@ -131,6 +171,7 @@ def last_start(F: int, M: int, R: int, C: int, *, double_buffer: bool = True,
     return max(p[1][j] + v[j] for j in range(3))
 
 
+@lru_cache(maxsize=65536)
 def fold_cycles(F: int, M: int, R: int, C: int, *, double_buffer: bool = True,
                 scalesim: bool = False) -> int:
     """PE-array cycles of ``F`` folds streaming ``M`` rows each (closed form)."""

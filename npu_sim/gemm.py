@@ -25,7 +25,7 @@ from quant.rounding import code_range
 from .config import NPUConfig
 from .errors import ConfigError, SimError
 from .extract import or_reduce_groups, shifts_from_masks
-from .folds import FoldPlan, fold_cycles, plan_folds
+from .folds import FoldCounts, FoldPlan, fold_cycles, plan_counts, plan_folds
 from .pe_array import run_array
 
 MODES = ("fast", "exact")
@@ -136,15 +136,48 @@ def exact_int_matmul(xe, we):
     return acc.astype(np.int64)
 
 
+def fold_stats(counts: FoldCounts, m, n, cycles, cfg: NPUConfig, timing, k_total,
+               mode="fast"):
+    """Statistics of a fold sequence (``folds.FoldCounts``) that took ``cycles``; values
+    play no part, so full and timing-only runs share this."""
+    R, C = cfg.rows, cfg.cols
+    scalesim = timing == "scalesim"
+    nt = -(-n // C) if n else 0
+    f_total = counts.n_folds * nt
+    pe_busy = int(m * counts.rows_used * n)  # n = sum over N tiles of min(C, n - j C)
+    slots4 = counts.n_folds4 * 2 * R
+    return {
+        "M": m, "N": n, "K": k_total,
+        "folds": f_total, "folds4": counts.n_folds4 * nt,
+        "folds8": (counts.n_folds - counts.n_folds4) * nt, "n_tiles": nt,
+        "k_folds": counts.n_folds,
+        "macs": int(m * n * k_total),
+        "pe_cycles": int(cycles) * R * C,
+        "utilization": pe_busy / (cycles * R * C) if cycles else 0.0,
+        "fold4_fill": counts.used4 / slots4 if slots4 else 1.0,
+        "weight_load_cycles": f_total * R,
+        "psum_writes_bytes": (f_total if scalesim else nt) * m * C * 4,
+        "timing": timing, "mode": mode,
+    }
+
+
+def array_cycles(n_folds: int, m, n, cfg: NPUConfig, timing) -> int:
+    """PE-array cycles of ``n_folds`` K folds over ``m`` rows and ``n`` output channels
+    (every N tile of ``cfg.cols`` repeats the K folds; closed form)."""
+    scalesim = timing == "scalesim"
+    db = cfg.double_buffer and not scalesim
+    nt = -(-n // cfg.cols) if n else 0
+    return int(fold_cycles(n_folds * nt, m, cfg.rows, cfg.cols, double_buffer=db,
+                           scalesim=scalesim))
+
+
 def _execute(ops: _Operands, plan: FoldPlan, m, n, cfg: NPUConfig, mode, timing, k_total):
     R, C = cfg.rows, cfg.cols
     scalesim = timing == "scalesim"
     db = cfg.double_buffer and not scalesim
-    nt = -(-n // C) if n else 0
-    f_total = plan.n_folds * nt
     if mode == "fast":
         acc = exact_int_matmul(ops.x_eff, ops.w_eff)
-        cycles = fold_cycles(f_total, m, R, C, double_buffer=db, scalesim=scalesim)
+        cycles = array_cycles(plan.n_folds, m, n, cfg, timing)
     else:
         g = plan.group
         is4 = plan.bits == 4
@@ -155,27 +188,8 @@ def _execute(ops: _Operands, plan: FoldPlan, m, n, cfg: NPUConfig, mode, timing,
         ws = np.broadcast_to(ws, (plan.n_folds, n))
         acc, cycles, _ = run_array(ops.x_low, ops.w_low, plan, xs, ws, rows=R, cols=C,
                                    double_buffer=db, scalesim=scalesim)
-    # statistics
-    rows_used = np.diff(plan.starts)
-    rows_used = np.where(plan.bits == 4, -(-rows_used // 2), rows_used)
-    n_cols_used = [min(C, n - j * C) for j in range(nt)]
-    pe_busy = int(m * rows_used.sum() * sum(n_cols_used))
-    slots4 = int(np.count_nonzero(plan.bits == 4)) * 2 * R
-    used4 = int(np.diff(plan.starts)[plan.bits == 4].sum())
-    stats = {
-        "M": m, "N": n, "K": k_total,
-        "folds": f_total, "folds4": int(plan.n_folds4) * nt,
-        "folds8": int(plan.n_folds - plan.n_folds4) * nt, "n_tiles": nt,
-        "k_folds": plan.n_folds,
-        "macs": int(m * n * k_total),
-        "pe_cycles": int(cycles) * R * C,
-        "utilization": pe_busy / (cycles * R * C) if cycles else 0.0,
-        "fold4_fill": used4 / slots4 if slots4 else 1.0,
-        "weight_load_cycles": f_total * R,
-        "psum_writes_bytes": (f_total if scalesim else nt) * m * C * 4,
-        "timing": timing, "mode": mode,
-    }
-    return acc, int(cycles), stats
+    return acc, int(cycles), fold_stats(plan_counts(plan), m, n, cycles, cfg, timing, k_total,
+                                        mode)
 
 
 # ------------------------------------------------------------------------------ GEMM

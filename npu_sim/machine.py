@@ -28,7 +28,8 @@ from . import isa, vector_unit
 from .config import NPUConfig
 from .errors import DeadlockError, ProgramError, SimError
 from .extract import pe_weight_shift, shifts_from_masks
-from .gemm import MODES, conv_core
+from .folds import fold_counts
+from .gemm import MODES, array_cycles, conv_core, fold_stats
 from .memory import DRAM, SRAM
 from .program import Program
 
@@ -44,6 +45,7 @@ class SimResult:
     switch_cycles: int = 0
     clock_ghz: float = 1.0
     events: list = field(default_factory=list, repr=False)
+    values: bool = True  # False: a timing-only run (no outputs, same cycles and stats)
 
     @property
     def output(self):
@@ -121,11 +123,17 @@ class Machine:
         return self.set_max4(self.program.max4_for_ratio(ratio))
 
     # -------------------------------------------------------------------- run
-    def run(self, inputs=None) -> SimResult:
+    def run(self, inputs=None, *, values: bool = True) -> SimResult:
+        """Execute the program. ``values=False`` is the timing-only run: the same queues,
+        tokens, event timing, cycle costs, bounds checks and traffic counts, without
+        computing any integer value (``inputs`` are not needed; ``outputs`` is empty).
+        Its cycles, stall counts, per-layer table and statistics equal the full run's,
+        because no cost of this machine depends on a value (docs/npu_sim.md)."""
         prog, cfg = self.program, self.cfg
-        dram = DRAM(prog.regions)
-        self._bind_inputs(dram, inputs)
-        sram = SRAM(cfg)
+        dram = DRAM(prog.regions, copy=values)
+        if values:
+            self._bind_inputs(dram, inputs)
+        sram = SRAM(cfg, values=values)
         queues = {q: deque() for q in isa.QUEUES}
         for i, ins in enumerate(prog.instructions):
             queues[ins.queue].append(i)
@@ -179,13 +187,14 @@ class Machine:
                                "args": {k: args[k] for k in ("folds", "folds4", "utilization")}})
         total = max(q_free.values())
         leftover = {f"{a}->{b}": len(v) for (a, b), v in tokens.items() if v}
-        outputs = {n: np.array(dram.array(n), copy=True) for n in prog.outputs}
+        outputs = ({n: np.array(dram.array(n), copy=True) for n in prog.outputs}
+                   if values else {})
         stats = st.finish(total, sram, dram, leftover)
         stats["switch_cycles"] = self.pending_switch_cycles
         switch = self.pending_switch_cycles
         self.pending_switch_cycles = 0
         return SimResult(outputs, int(total), st.layer_list(), stats, switch, cfg.clock_ghz,
-                         events)
+                         events, values)
 
     # ---------------------------------------------------------------- helpers
     def _bind_inputs(self, dram, inputs):
@@ -229,27 +238,34 @@ class Machine:
         cfg = self.cfg
         issue = cfg.instr_issue_cycles
         if isinstance(ins, isa.Load):
-            src, isz, rname = dram.block(ins.dram_addr, ins.rows, ins.cols, ins.dram_stride, where)
+            src, isz, rname = dram.block(ins.dram_addr, ins.rows, ins.cols, ins.dram_stride, where,
+                                         view=sram.values or ins.buf == "param")
             width = ins.pad_left + ins.cols + ins.pad_right
             rows = ins.pad_top + ins.rows + ins.pad_bottom
             dst = sram.block(ins.buf, ins.sram_addr, rows, width, ins.sram_stride, where,
                              write=True)
-            dst[...] = ins.pad_value
-            dst[ins.pad_top:ins.pad_top + ins.rows, ins.pad_left:ins.pad_left + ins.cols] = src
+            if dst is not None:
+                dst[...] = ins.pad_value
+                dst[ins.pad_top:ins.pad_top + ins.rows,
+                    ins.pad_left:ins.pad_left + ins.cols] = src
             nbytes = ins.rows * ins.cols * isz
             dram.read_bytes += nbytes
             xfer = -(-nbytes // cfg.dram_bytes_per_cycle)
             return issue + cfg.dram_latency + xfer, {"bytes": nbytes, "xfer_cycles": xfer,
                                                      "region": rname}
         if isinstance(ins, isa.Store):
-            dst, isz, rname = dram.block(ins.dram_addr, ins.rows, ins.cols, ins.dram_stride, where)
+            dst, isz, rname = dram.block(ins.dram_addr, ins.rows, ins.cols, ins.dram_stride, where,
+                                         view=sram.values)
             src = sram.block(ins.buf, ins.sram_addr, ins.rows, ins.cols, ins.sram_stride, where)
-            if dst.dtype.kind in "iu":
+            if not sram.values:  # timing only: DRAM is the program's, never written
+                src = None
+            elif dst.dtype.kind in "iu":
                 info = np.iinfo(dst.dtype)
                 if src.size and (src.min() < info.min or src.max() > info.max):
                     raise SimError(f"{where}: values [{int(src.min())}, {int(src.max())}] do not "
                                    f"fit DRAM region '{rname}' ({dst.dtype})")
-            dst[...] = src
+            if src is not None:
+                dst[...] = src
             nbytes = ins.rows * ins.cols * isz
             dram.write_bytes += nbytes
             xfer = -(-nbytes // cfg.dram_bytes_per_cycle)
@@ -269,16 +285,20 @@ class Machine:
         cfg = self.cfg
         kh, kw, c = ins.kh, ins.kw, ins.in_c
         x = sram.span(ins.inp_buf, ins.inp_addr, ins.in_h * ins.in_w * c, where)
-        x = x.reshape(1, ins.in_h, ins.in_w, c).astype(np.int64)
         if ins.w_layout == "kn":
             if kh != 1 or kw != 1:
                 raise SimError(f"{where}: w_layout 'kn' needs a 1x1 kernel")
-            w = sram.span(ins.w_buf, ins.w_addr, c * ins.n, where).reshape(c, ins.n).T
-            w = w.reshape(ins.n, 1, 1, c)
+            w = sram.span(ins.w_buf, ins.w_addr, c * ins.n, where)
+            if w is not None:
+                w = w.reshape(c, ins.n).T.reshape(ins.n, 1, 1, c)
         else:
             w = sram.span(ins.w_buf, ins.w_addr, ins.n * kh * kw * c, where)
-            w = w.reshape(ins.n, kh, kw, c)
-        w = w.astype(np.int64)
+            if w is not None:
+                w = w.reshape(ins.n, kh, kw, c)
+        values = x is not None
+        if values:
+            x = x.reshape(1, ins.in_h, ins.in_w, c).astype(np.int64)
+            w = w.astype(np.int64)
         g_size = ins.group_size
         n4 = 0
         if ins.max4_reg >= 0:
@@ -307,8 +327,10 @@ class Machine:
                   if ng else np.zeros((ins.n, 0), np.int64))
             if np.any(ew < 0) or np.any(ew > 8):
                 raise SimError(f"{where}: weight shift table holds values outside [0, 8]")
-        else:
+        elif values:
             ew = pe_weight_shift(w[..., :n4], extraction)
+        if not values:  # timing only: the same fold plan, cycles and statistics
+            return self._gemm_timing(ins, sram, n4, where)
         acc, cycles, gst, oh, ow = conv_core(
             x, w, n4, bounds, xs[None, :].astype(np.int64), np.asarray(ew, np.int64),
             cfg=cfg, mode=self.mode, timing=cfg.timing, weight_shift=ins.weight_shift,
@@ -321,6 +343,26 @@ class Machine:
             acc = acc + dst
         check_int32(acc, lname or where)
         dst[...] = acc
+        gst["n4"] = n4
+        return cycles, gst
+
+    def _gemm_timing(self, ins, sram, n4, where):
+        cfg = self.cfg
+        d = ins.dilation
+        oh = (ins.in_h - d * (ins.kh - 1) - 1) // ins.stride + 1
+        ow = (ins.in_w - d * (ins.kw - 1) - 1) // ins.stride + 1
+        if oh <= 0 or ow <= 0:
+            raise SimError(f"run_conv2d: kernel {ins.kh}x{ins.kw} does not fit the padded "
+                           f"{ins.in_h}x{ins.in_w} input")
+        m = oh * ow
+        counts = fold_counts(ins.in_c, n4, group_size=ins.group_size, rows=cfg.rows,
+                             kpos=ins.kh * ins.kw)
+        cycles = array_cycles(counts.n_folds, m, ins.n, cfg, cfg.timing)
+        gst = fold_stats(counts, m, ins.n, cycles, cfg, cfg.timing,
+                         ins.kh * ins.kw * ins.in_c, self.mode)
+        sram.block("acc", ins.acc_addr, m, ins.n, ins.acc_stride, where, write=True)
+        if ins.accumulate:
+            sram.read_bytes["acc"] += m * ins.n * 4
         gst["n4"] = n4
         return cycles, gst
 
@@ -389,10 +431,11 @@ class _Stats:
 
 
 def simulate(program: Program, inputs=None, ratio=None, *, config: NPUConfig | None = None,
-             mode: str = "fast", max4=None) -> SimResult:
+             mode: str = "fast", max4=None, values: bool = True) -> SimResult:
     """Run ``program`` once on a fresh machine, with the max4 registers set for ``ratio``
     (from the program's tables) or to ``max4`` (a list), or all 0 (8-bit) if neither.
-    ``result.switch_cycles`` is what writing those registers cost (not in ``cycles``)."""
+    ``result.switch_cycles`` is what writing those registers cost (not in ``cycles``).
+    ``values=False``: timing only (``Machine.run``); ``inputs`` may be None."""
     m = Machine(program, config, mode=mode)
     if ratio is not None and max4 is not None:
         raise ProgramError("simulate: give ratio or max4, not both")
@@ -400,4 +443,4 @@ def simulate(program: Program, inputs=None, ratio=None, *, config: NPUConfig | N
         m.set_ratio(ratio)
     elif max4 is not None:
         m.set_max4(max4)
-    return m.run(inputs)
+    return m.run(inputs, values=values)
