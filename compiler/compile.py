@@ -42,10 +42,10 @@ def _pair(v):
 
 
 class _Compiler:
-    def __init__(self, qmodel, example_input, config, ratios, name):
+    def __init__(self, qmodel, example_input, config, ratios, name, graph=None):
         self.qm = qmodel
         self.cfg = config or NPUConfig()
-        self.g = assign_layouts(assign_fmaps(build_ir(qmodel, example_input)))
+        self.g = graph if graph is not None else build_graph(qmodel, example_input)
         for n, d in self.g.nodes(data=True):
             if d["kind"] not in LOWERED:
                 raise UnsupportedOpError(f"the NPU compiler cannot lower op '{d['kind']}' at node "
@@ -485,10 +485,20 @@ def _is_last_two_transpose(fx) -> bool:
     return False
 
 
+def build_graph(qmodel, example_input) -> nx.DiGraph:
+    """The IR after the layout passes: everything of a compile that does not depend on the
+    NPU configuration (it runs the integer runtime once). Lowering only reads it, so one
+    graph serves any number of ``compile(..., graph=g)`` calls for other configurations."""
+    return assign_layouts(assign_fmaps(build_ir(qmodel, example_input)))
+
+
 def compile(qmodel, example_input, *, config: NPUConfig | None = None, ratios=None,
-            name: str = "model") -> Program:
-    """Compile ``qmodel`` (from ``quant.quantize``) for inputs shaped like ``example_input``."""
-    return _Compiler(qmodel, example_input, config, ratios, name).run()
+            name: str = "model", graph: nx.DiGraph | None = None) -> Program:
+    """Compile ``qmodel`` (from ``quant.quantize``) for inputs shaped like ``example_input``.
+
+    ``graph``: ``build_graph(qmodel, example_input)`` made once, to compile the same model
+    for several NPU configurations (design-space sweeps); the program is the same."""
+    return _Compiler(qmodel, example_input, config, ratios, name, graph).run()
 
 
 def encode_input(program: Program, x) -> np.ndarray:

@@ -111,6 +111,19 @@ def _conv_pads(L, name, extra):
     return ph + et, pw + el, pw + er
 
 
+def _weight_tables(ctx, name, L, p_in, p_out, group_shift, extraction):
+    """(weights [N, kh, kw, C] in memory orders, weight shift table or None). They do not
+    depend on the NPU configuration, so they are kept with the IR graph: compiling one
+    graph for many configurations permutes each layer's weights once."""
+    cache = ctx.g.graph.setdefault("weight_tables", {})
+    key = (name, p_in.tobytes(), p_out.tobytes(), group_shift, extraction, L.group_size)
+    if key not in cache:
+        w = weights_nk(L, p_in, p_out)
+        ws = weight_shift_table(w, L.group_size, extraction) if group_shift else None
+        cache[key] = (w, ws)
+    return cache[key]
+
+
 def lower_dense(ctx, name, d, x, y, extra=(0, 0, 0, 0)):
     """conv (groups = 1) or Linear node ``name`` reading tensor ``x``, writing ``y``.
 
@@ -122,13 +135,13 @@ def lower_dense(ctx, name, d, x, y, extra=(0, 0, 0, 0)):
     if L.eligible and not np.array_equal(p_in, L.order):
         raise CompileError(f"layer '{name}': input channels are not in the layer's priority "
                            "order (layout pass bug)")
-    w = weights_nk(L, p_in, p_out)
-    n, kh, kw, c = w.shape
     g_size = L.group_size
     four = L.eligible
     extraction = qcfg.extraction
+    w, ws = _weight_tables(ctx, name, L, p_in, p_out,
+                           four and qcfg.weight_shift == "group", extraction)
+    n, kh, kw, c = w.shape
     ng = math.ceil(c / g_size) if four else 0
-    ws = weight_shift_table(w, g_size, extraction) if four and qcfg.weight_shift == "group" else None
     xs = None
     if four and not qcfg.dynamic:
         xs = act_shift_table(L.x_range, p_in, g_size, L.x_signed, extraction)
