@@ -73,6 +73,26 @@ def simulate(program, qmodel, x, ratio, *, config=None):
     return npu_sim.simulate(program, x_input(program, x), ratio=ratio, config=config)
 
 
+def timing_run(machine, qmodel, ratio):
+    """One timing-only run (``Machine.run(values=False)``) of ``machine`` at ``ratio``: the
+    full simulation's cycles, stalls, per-layer table and statistics without output values.
+    The max4 registers come from ``qmodel``'s table, as in ``simulate``."""
+    regs = max4_list(machine.program, qmodel, ratio) if qmodel is not None else None
+    if regs is not None:
+        machine.set_max4(regs)
+    else:
+        machine.set_ratio(ratio)
+    return machine.run(values=False)
+
+
+def timing(program, qmodel, ratios, *, config=None) -> dict:
+    """``{ratio: SimResult}`` of timing-only runs on one machine (validated once)."""
+    import npu_sim
+
+    machine = npu_sim.Machine(program, config)
+    return {r: timing_run(machine, qmodel, r) for r in ratios}
+
+
 def x_input(program, x):
     """Float NCHW input -> the program's input codes (``compiler.encode_input``)."""
     from compiler import encode_input

@@ -2,7 +2,9 @@
 
 Cycles do not depend on the weights' values, so each model is built with seeded random
 weights, calibrated on a few seeded random images, quantized with the default channel
-priority and per-layer ratio rule, compiled once, and simulated at batch 1 at every ratio.
+priority and per-layer ratio rule, compiled once, and run at batch 1 at every ratio with
+the simulator's timing-only path (``Machine.run(values=False)``: the full simulation's
+cycles and statistics without computing values).
 Rows go to ``DIR/paper_cycles.csv`` (atomically, one per (model, ratio)); a rerun skips the
 rows already there; ``DIR/paper_cycles.png`` plots them.
 """
@@ -51,6 +53,7 @@ def run_paper_cycles(out_dir, models=PAPER_MODELS, ratios=(0.0, 0.25, 0.5, 0.75,
     from tqdm.auto import tqdm
 
     import models as zoo
+    import npu_sim
     import quant
 
     npu_run.require_compiler()
@@ -70,11 +73,12 @@ def run_paper_cycles(out_dir, models=PAPER_MODELS, ratios=(0.0, 0.25, 0.5, 0.75,
         qm = quant.quantize(model, [x], quant.QuantConfig(), progress=False)
         prog = npu_run.compile_program(qm, x[:1], ratios=ratios, config=npu_config, name=name)
         macs = sum(L.macs for L in qm.layers.values())
+        machine = npu_sim.Machine(prog, npu_config)  # validated once, run per ratio
         for r in rs:
             bar.set_postfix_str(f"{name} @ {r:g}")
             qm.set_ratio(r)
             t0 = time.time()
-            res = npu_run.simulate(prog, qm, x[:1], r, config=npu_config)
+            res = npu_run.timing_run(machine, qm, r)
             reorder = npu_run.reorder_cycles(res)
             rows[(name, ratio_key(r))] = {
                 "model": name, "method": "range", "ratio": r, "cycles": int(res.cycles),
