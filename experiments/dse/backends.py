@@ -50,6 +50,11 @@ class LocalBackend:
         pass
 
 
+def _call(fn, job):
+    """A Ray task: ``fn(job)`` (any picklable callable, e.g. a ``functools.partial``)."""
+    return fn(job)
+
+
 class RayBackend:
     """Jobs as Ray tasks (one CPU each, no retries: a job whose worker dies is reported and
     left for the rerun). ``address=None`` starts a local instance (``num_cpus`` CPUs)."""
@@ -87,8 +92,8 @@ class RayBackend:
         if not jobs:
             return
         ray = self.ray
-        remote = ray.remote(num_cpus=1, max_retries=0)(fn)
-        refs = {remote.remote(j): j for j in jobs}
+        remote = ray.remote(num_cpus=1, max_retries=0)(_call)
+        refs = {remote.remote(fn, j): j for j in jobs}
         pending = list(refs)
         while pending:
             done, pending = ray.wait(pending, num_returns=1)

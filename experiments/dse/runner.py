@@ -25,7 +25,8 @@ def jobs_of(space: Space, *, seed: int = 0, calib_images: int = 2):
         for m in space.models:
             if p.config is None:
                 invalid += [dict({"config_id": p.config_id, "model": m, **p.knobs},
-                                 ratio=r, status="invalid", reason=p.error) for r in ratios]
+                                 ratio=r, status="invalid", reason=p.error,
+                                 is_default=p.config_id == space.default_id) for r in ratios]
                 continue
             jobs.append(Job(p.config_id, dict(p.knobs), p.config.to_dict(), m, ratios, seed,
                             calib_images))

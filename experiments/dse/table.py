@@ -62,8 +62,9 @@ class DSETable:
         return all((config_id, model, f"{float(r):g}") in self.rows for r in ratios)
 
     def add(self, rows) -> None:
+        """Add rows (every metric column present, None where a row has no value)."""
         for r in rows:
-            self.rows[row_key(r)] = r
+            self.rows[row_key(r)] = {**dict.fromkeys(METRICS), "reason": "", **r}
 
     def sorted_rows(self) -> list:
         return sorted(self.rows.values(), key=lambda r: (r["model"], r["config_id"],
