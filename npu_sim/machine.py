@@ -128,7 +128,7 @@ class Machine:
         tokens, event timing, cycle costs, bounds checks and traffic counts, without
         computing any integer value (``inputs`` are not needed; ``outputs`` is empty).
         Its cycles, stall counts, per-layer table and statistics equal the full run's,
-        because no cost of this machine depends on a value (docs/npu_sim.md)."""
+        because no cost of this machine depends on a value (docs/architecture.md)."""
         prog, cfg = self.program, self.cfg
         dram = DRAM(prog.regions, copy=values)
         if values:
