@@ -24,6 +24,9 @@ def register(sub) -> None:
                    help="local processes (default: CPU count) / CPUs of a local Ray instance")
     p.add_argument("--ray-address", default=None,
                    help="address of an existing Ray cluster (default: start a local one)")
+    p.add_argument("--fidelity-images", type=int, default=256,
+                   help="evaluation images for the fidelity columns when a swept knob changes "
+                        "the numerics (group_size, weight_shift, extraction); 0: none")
     p.add_argument("-o", "--out", required=True, help="output directory")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=run)
@@ -54,10 +57,13 @@ def run(args) -> int:
                         seed=args.seed if args.random is not None else spec.get("seed", args.seed),
                         base=spec.get("base"))
     out = run_dse(space, args.out, backend=args.backend, workers=args.workers,
-                  ray_address=args.ray_address, seed=args.seed, progress=not args.quiet)
+                  ray_address=args.ray_address, seed=args.seed, progress=not args.quiet,
+                  fidelity_images=args.fidelity_images)
     knobs = list(dict.fromkeys(k for p in space.points for k in p.knobs))
-    print(format_table(out["rows"], ("model", *knobs, "ratio", "status", "cycles",
-                                     "latency_us", "utilization", "reorder_share")))
+    cols = ("model", *knobs, "ratio", "status", "cycles", "latency_us", "reorder_share")
+    if any(r.get("agree_8bit") is not None for r in out["rows"]):
+        cols += ("agree_8bit",)
+    print(format_table(out["rows"], cols))
     print(f"{len(space.points)} configurations ({out['invalid_points']} invalid) x "
           f"{len(models)} models x {len(space.ratios)} ratios; jobs run {out['ran']}, "
           f"already in the table {out['skipped']}, failed {len(out['failed'])}")

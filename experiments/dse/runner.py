@@ -17,7 +17,7 @@ from .space import Space
 from .table import DSETable
 
 
-def jobs_of(space: Space, *, seed: int = 0, calib_images: int = 2):
+def jobs_of(space: Space, *, seed: int = 0, calib_images: int = 2, fidelity_images: int = 0):
     """(jobs to run, rows of invalid points) for every point x model."""
     jobs, invalid = [], []
     ratios = tuple(space.ratios)
@@ -29,19 +29,23 @@ def jobs_of(space: Space, *, seed: int = 0, calib_images: int = 2):
                                  is_default=p.config_id == space.default_id) for r in ratios]
                 continue
             jobs.append(Job(p.config_id, dict(p.knobs), p.config.to_dict(), m, ratios, seed,
-                            calib_images))
+                            calib_images, tuple(sorted(p.quant.items())), fidelity_images))
     return jobs, invalid
 
 
 def run_dse(space: Space, out_dir, *, backend: str = "local", workers: int | None = None,
             ray_address: str | None = None, seed: int = 0, calib_images: int = 2,
-            progress: bool = True, fn=run_job, plot_front: bool = True) -> dict:
-    """Run the sweep into ``out_dir``; returns a summary (rows, ran, skipped, failed)."""
+            progress: bool = True, fn=run_job, plot_front: bool = True,
+            fidelity_images: int = 256) -> dict:
+    """Run the sweep into ``out_dir``; returns a summary (rows, ran, skipped, failed).
+    ``fidelity_images``: evaluation images for the fidelity columns, used only when a swept
+    knob changes the numerics (0: never)."""
     from tqdm.auto import tqdm
 
     knobs = list(dict.fromkeys(k for p in space.points for k in p.knobs))
     table = DSETable(out_dir, knobs)
-    jobs, invalid = jobs_of(space, seed=seed, calib_images=calib_images)
+    jobs, invalid = jobs_of(space, seed=seed, calib_images=calib_images,
+                            fidelity_images=fidelity_images if space.numeric else 0)
     table.add(r for r in invalid if (r["config_id"], r["model"], f"{r['ratio']:g}")
               not in table.rows)
     todo = [j for j in jobs if not table.has_job(j.config_id, j.model, j.ratios)]

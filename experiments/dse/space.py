@@ -1,8 +1,9 @@
 """The swept space: NPU configuration points from a grid, random samples or a TOML file.
 
-A knob is any ``NPUConfig`` field (``rows``, ``dram_bytes_per_cycle``, ``timing``, ...) or one
-vector-op cost as ``vector_costs.OP``. ``group_size`` (G) is also the quantizer's group
-size: the model is quantized once per G. A point is a dict knob -> value; its configuration
+A knob is any ``NPUConfig`` field (``rows``, ``dram_bytes_per_cycle``, ``timing``, ...), one
+vector-op cost as ``vector_costs.OP``, or a quantizer knob (``weight_shift``: the shift
+granularity, ``extraction``). ``group_size`` (G) is also the quantizer's group size: the
+model is quantized once per G and quantizer knobs. A point is a dict knob -> value; its configuration
 is the base configuration with those values. A point whose configuration is invalid is
 kept, with the reason (``Point.error``), so the sweep reports it instead of stopping.
 """
@@ -30,8 +31,12 @@ class SpaceError(FlexiQError):
     """The description of the design space is wrong (unknown knob, bad value or range)."""
 
 
+#: Quantizer knobs that are not NPUConfig fields (the shift granularity, the extraction).
+QUANT_KNOBS = ("weight_shift", "extraction")
+#: Knobs that change the numerics: the rows then carry fidelity (docs/dse.md).
+NUMERIC_KNOBS = ("group_size",) + QUANT_KNOBS
 KNOBS = tuple(f.name for f in dataclasses.fields(NPUConfig) if f.name != "vector_costs") + \
-    tuple(f"vector_costs.{op}" for op in DEFAULT_VECTOR_COSTS)
+    tuple(f"vector_costs.{op}" for op in DEFAULT_VECTOR_COSTS) + QUANT_KNOBS
 
 
 @dataclass
@@ -41,6 +46,7 @@ class Point:
     knobs: dict
     config: NPUConfig | None   # None: invalid (see ``error``)
     error: str = ""
+    quant: dict = dataclasses.field(default_factory=dict)  # QuantConfig fields of the point
 
     @property
     def config_id(self) -> str:
@@ -109,6 +115,8 @@ def make_config(knobs: dict, base: dict | None = None) -> NPUConfig:
     d = NPUConfig().to_dict()
     d.update(base or {})
     for k, v in knobs.items():
+        if k in QUANT_KNOBS:
+            continue
         if k.startswith("vector_costs."):
             d["vector_costs"] = dict(d["vector_costs"], **{k.split(".", 1)[1]: v})
         else:
@@ -116,9 +124,19 @@ def make_config(knobs: dict, base: dict | None = None) -> NPUConfig:
     return NPUConfig.from_dict(d)
 
 
+def quant_of(knobs: dict, cfg: NPUConfig) -> dict:
+    """The QuantConfig fields of a point: G from the configuration, the quantizer knobs."""
+    from quant import QuantConfig
+
+    q = {"group_size": cfg.group_size, **{k: knobs[k] for k in QUANT_KNOBS if k in knobs}}
+    QuantConfig(**q)  # validates (ConfigError names the field)
+    return q
+
+
 def _point(knobs: dict, base) -> Point:
     try:
-        return Point(dict(knobs), make_config(knobs, base))
+        cfg = make_config(knobs, base)
+        return Point(dict(knobs), cfg, quant=quant_of(knobs, cfg))
     except FlexiQError as e:
         return Point(dict(knobs), None, str(e))
 
@@ -166,7 +184,11 @@ def default_point(points: list[Point], base: dict | None = None) -> Point:
     """The default NPU (``NPUConfig()`` plus ``base``) as a point with the swept knobs."""
     keys = sorted({k for p in points for k in p.knobs})
     cfg = make_config({}, base).to_dict()
-    knobs = {k: (cfg["vector_costs"][k.split(".", 1)[1]] if k.startswith("vector_costs.")
+    from quant import QuantConfig
+
+    qdef = QuantConfig()
+    knobs = {k: (getattr(qdef, k) if k in QUANT_KNOBS
+                 else cfg["vector_costs"][k.split(".", 1)[1]] if k.startswith("vector_costs.")
                  else cfg[k]) for k in keys}
     return _point(knobs, base)
 
@@ -180,6 +202,12 @@ class Space:
     ratios: list
     default_id: str
     base: dict
+
+    @property
+    def numeric(self) -> bool:
+        """Does a swept knob change the numerics (then rows carry fidelity)?"""
+        return any(len({repr(p.knobs.get(k)) for p in self.points}) > 1
+                   for k in NUMERIC_KNOBS if any(k in p.knobs for p in self.points))
 
 
 def load_toml(path) -> dict:

@@ -11,11 +11,12 @@ from experiments import io
 FIXED = ["config_id", "model", "ratio", "status", "reason"]
 METRICS = ["cycles", "latency_us", "utilization", "dram_bytes", "sram_bytes",
            "reorder_share", "switch_cycles", "pe_count", "sram_kib", "instructions",
-           "is_default", "job_seconds", "prepare_seconds"]
+           "agree_8bit", "kl_8bit", "fidelity_note", "is_default", "job_seconds",
+           "prepare_seconds"]
 INTS = {"cycles", "dram_bytes", "sram_bytes", "switch_cycles", "pe_count", "sram_kib",
         "instructions"}
 FLOATS = {"ratio", "latency_us", "utilization", "reorder_share", "job_seconds",
-          "prepare_seconds"}
+          "prepare_seconds", "agree_8bit", "kl_8bit"}
 
 
 def columns(knobs) -> list:
@@ -28,12 +29,12 @@ def _parse(raw: dict) -> dict:
     r = {}
     for k, v in raw.items():
         if v == "" or v is None:
-            r[k] = None if k not in ("reason",) else ""
+            r[k] = "" if k in ("reason", "fidelity_note") else None
         elif k in INTS:
             r[k] = int(float(v))
         elif k in FLOATS:
             r[k] = float(v)
-        elif k in ("config_id", "model", "status", "reason"):
+        elif k in ("config_id", "model", "status", "reason", "fidelity_note"):
             r[k] = v
         elif k == "is_default":
             r[k] = v in ("True", "true", "1")
@@ -64,7 +65,8 @@ class DSETable:
     def add(self, rows) -> None:
         """Add rows (every metric column present, None where a row has no value)."""
         for r in rows:
-            self.rows[row_key(r)] = {**dict.fromkeys(METRICS), "reason": "", **r}
+            self.rows[row_key(r)] = {**dict.fromkeys(METRICS), "reason": "",
+                                     "fidelity_note": "", **r}
 
     def sorted_rows(self) -> list:
         return sorted(self.rows.values(), key=lambda r: (r["model"], r["config_id"],

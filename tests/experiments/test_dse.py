@@ -95,7 +95,8 @@ def test_local_sweep_matches_the_simulator_and_resumes(tmp_path):
     assert by[(16, 1, 256, 0.5)]["status"] == "invalid"
     assert "TilingError" in by[(16, 1, 256, 0.5)]["reason"]
     # valid rows: the full simulation of the same program gives the same numbers
-    qm, x, _ = dse_job.prepared(MODEL, 64, 0, 2)
+    prep = dse_job.prepared(MODEL, (("group_size", 64),), 0, 2)
+    qm, x = prep.qm, prep.x
     cfg = npu_sim.NPUConfig(rows=16)
     prog = compiler.compile(qm, x, config=cfg, ratios=[0.0, 0.5, 1.0], name=MODEL)
     xin = compiler.encode_input(prog, x)
@@ -119,3 +120,32 @@ def test_cli_dse_bad_input_exits_2(tmp_path, capsys):
     assert "unknown knob 'bogus'" in capsys.readouterr().err
     assert main(["dse", "no_such_model", "-o", str(tmp_path)]) == 2
     assert not os.path.exists(tmp_path / "dse.csv")
+
+
+def test_numeric_knobs_bring_fidelity(tmp_path):
+    """Sweeping G and the shift granularity: rows carry the integer runtime's agreement with
+    8-bit on the model's own evaluation images (1 at ratio 0), equal for every NPU point
+    of one quantization."""
+    grid = parse_grid(["group_size=32,64", "weight_shift=group,weight", "rows=16,32"])
+    space = build_space([MODEL], [0.0, 1.0], grid=grid)
+    assert space.numeric
+    out = run_dse(space, tmp_path, backend="local", workers=2, progress=False,
+                  plot_front=False, fidelity_images=48)
+    ok = [r for r in out["rows"] if r["status"] == "ok"]
+    assert len(ok) == 16 and not out["failed"]
+    for r in ok:
+        assert r["fidelity_note"] == ""
+        if r["ratio"] == 0.0:
+            assert r["agree_8bit"] == 1.0 and r["kl_8bit"] == pytest.approx(0.0, abs=1e-12)
+        else:
+            assert 0.0 < r["agree_8bit"] <= 1.0 and r["kl_8bit"] > 0.0
+    fid = {}
+    for r in ok:
+        fid.setdefault((r["group_size"], r["weight_shift"], r["ratio"]), set()).add(
+            (r["agree_8bit"], r["kl_8bit"]))
+    assert all(len(v) == 1 for v in fid.values())  # the NPU shape does not change numerics
+    # G changes the numerics: the two G give different fidelity at ratio 1
+    assert fid[(32, "group", 1.0)] != fid[(64, "group", 1.0)]
+    # only G and the quantizer knobs are quantizations: without them, no fidelity columns
+    plain = build_space([MODEL], [0.0], grid=parse_grid(["rows=16,32"]))
+    assert not plain.numeric
