@@ -96,3 +96,26 @@ def test_timing_run_leaves_program_untouched_and_checks_bounds():
     with pytest.raises(npu_sim.errors.SRAMOverflowError) as timing:
         npu_sim.simulate(prog, config=small, values=False)
     assert str(full.value) == str(timing.value)
+
+
+def test_timing_only_in_scalesim_mode_equals_scalesim():
+    """``timing="scalesim"``: the timing-only run equals the full one, and every 8-bit GEMM's
+    array cycles are SCALE-Sim's ``ceil(K/R) ceil(N/C) (2R + C + M - 2)``."""
+    model, x = _build("resnet20_fmnist")
+    qm = quant.quantize(model, [x], quant.QuantConfig(), progress=False)
+    cfg = npu_sim.NPUConfig(timing="scalesim", rows=16, cols=16)
+    prog = compiler.compile(qm, x[:1], config=cfg, ratios=RATIOS)
+    xin = compiler.encode_input(prog, x[:1])
+    full = npu_sim.simulate(prog, xin, ratio=0.0, config=cfg)
+    timing = npu_sim.simulate(prog, ratio=0.0, config=cfg, values=False)
+    _assert_same(full, timing, "scalesim")
+    gemms = [e for e in timing.events if e["track"] == "array"]
+    assert gemms
+    expect = 0
+    for ins in prog.instructions:
+        if isinstance(ins, npu_sim.isa.Gemm):
+            oh = (ins.in_h - ins.dilation * (ins.kh - 1) - 1) // ins.stride + 1
+            ow = (ins.in_w - ins.dilation * (ins.kw - 1) - 1) // ins.stride + 1
+            expect += npu_sim.scalesim_cycles(ins.kh * ins.kw * ins.in_c, ins.n, oh * ow,
+                                              cfg.rows, cfg.cols)
+    assert timing.stats["gemm"]["array_cycles"] == expect
