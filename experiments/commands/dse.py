@@ -33,6 +33,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    from experiments.dse.pareto import pareto_rows
     from experiments.dse.runner import run_dse
     from experiments.dse.space import SpaceError, build_space, load_toml, parse_grid, parse_ranges
     from experiments.sweep import parse_ratios
@@ -63,7 +64,11 @@ def run(args) -> int:
     cols = ("model", *knobs, "ratio", "status", "cycles", "latency_us", "reorder_share")
     if any(r.get("agree_8bit") is not None for r in out["rows"]):
         cols += ("agree_8bit",)
-    print(format_table(out["rows"], cols))
+    rows = out["rows"]
+    if len(rows) > 60:  # a big sweep: the Pareto-optimal rows only (all are in the table)
+        rows = pareto_rows(rows)
+        print("Pareto-optimal rows (latency vs area proxy, per model and ratio):")
+    print(format_table(rows, cols))
     print(f"{len(space.points)} configurations ({out['invalid_points']} invalid) x "
           f"{len(models)} models x {len(space.ratios)} ratios; jobs run {out['ran']}, "
           f"already in the table {out['skipped']}, failed {len(out['failed'])}")

@@ -37,14 +37,17 @@ class LocalBackend:
         if not jobs:
             return
         ctx = multiprocessing.get_context("spawn")
-        with cf.ProcessPoolExecutor(min(self.workers, len(jobs)), mp_context=ctx,
-                                    initializer=_init_worker) as pool:
+        pool = cf.ProcessPoolExecutor(min(self.workers, len(jobs)), mp_context=ctx,
+                                      initializer=_init_worker)
+        try:
             futs = {pool.submit(fn, j): j for j in jobs}
             for f in cf.as_completed(futs):
                 try:
                     yield futs[f], f.result(), None
                 except Exception as e:  # noqa: BLE001 - reported per job, the sweep goes on
                     yield futs[f], None, f"{type(e).__name__}: {e}"
+        finally:  # interrupted: drop the queued jobs instead of waiting for them
+            pool.shutdown(wait=True, cancel_futures=True)
 
     def close(self) -> None:
         pass

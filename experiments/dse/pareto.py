@@ -24,6 +24,19 @@ def front(points):
     return out
 
 
+def pareto_rows(rows: list) -> list:
+    """The valid rows on the front of their (model, ratio)."""
+    out = []
+    groups = {}
+    for r in rows:
+        if r.get("status") == "ok":
+            groups.setdefault((r["model"], float(r["ratio"])), []).append(r)
+    for key in sorted(groups):
+        sel = groups[key]
+        out += [sel[i] for i in front([(area(r), r["latency_us"]) for r in sel])]
+    return out
+
+
 def plot(rows: list, path, *, model: str | None = None) -> str:
     """Scatter of every valid point and the front per ratio; the default NPU marked."""
     from experiments.plotting import _plt

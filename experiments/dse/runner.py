@@ -9,6 +9,7 @@ and left out of the table, so a rerun runs exactly the missing jobs.
 from __future__ import annotations
 
 import os
+import time
 
 from .backends import make_backend
 from .job import Job, run_job
@@ -36,10 +37,11 @@ def jobs_of(space: Space, *, seed: int = 0, calib_images: int = 2, fidelity_imag
 def run_dse(space: Space, out_dir, *, backend: str = "local", workers: int | None = None,
             ray_address: str | None = None, seed: int = 0, calib_images: int = 2,
             progress: bool = True, fn=run_job, plot_front: bool = True,
-            fidelity_images: int = 256) -> dict:
+            fidelity_images: int = 256, save_every: float = 1.0) -> dict:
     """Run the sweep into ``out_dir``; returns a summary (rows, ran, skipped, failed).
     ``fidelity_images``: evaluation images for the fidelity columns, used only when a swept
-    knob changes the numerics (0: never)."""
+    knob changes the numerics (0: never). The table is saved (atomically) at most every
+    ``save_every`` seconds while jobs finish, and at the end or on an interruption."""
     from tqdm.auto import tqdm
 
     knobs = list(dict.fromkeys(k for p in space.points for k in p.knobs))
@@ -49,13 +51,14 @@ def run_dse(space: Space, out_dir, *, backend: str = "local", workers: int | Non
     table.add(r for r in invalid if (r["config_id"], r["model"], f"{r['ratio']:g}")
               not in table.rows)
     todo = [j for j in jobs if not table.has_job(j.config_id, j.model, j.ratios)]
-    # the longest-running models first keeps the workers busy to the end
+    # grouped by model: a worker prepares (quantizes) each model about once
     todo.sort(key=lambda j: (j.model, j.config_id))
     failed = []
     table.save()
     if todo:
         be = make_backend(backend, workers=workers, address=ray_address)
         bar = tqdm(total=len(todo), desc="dse", unit="job", disable=not progress)
+        saved = time.monotonic()
         try:
             for job, rows, err in be.run(fn, todo):
                 if err is not None:
@@ -64,9 +67,12 @@ def run_dse(space: Space, out_dir, *, backend: str = "local", workers: int | Non
                     for r in rows:
                         r["is_default"] = job.config_id == space.default_id
                     table.add(rows)
-                    table.save()
+                    if time.monotonic() - saved >= save_every:
+                        table.save()
+                        saved = time.monotonic()
                 bar.update(1)
-        finally:
+        finally:  # also when interrupted: every finished row is kept
+            table.save()
             bar.close()
             be.close()
     table.save()

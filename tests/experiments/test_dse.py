@@ -149,3 +149,10 @@ def test_numeric_knobs_bring_fidelity(tmp_path):
     # only G and the quantizer knobs are quantizations: without them, no fidelity columns
     plain = build_space([MODEL], [0.0], grid=parse_grid(["rows=16,32"]))
     assert not plain.numeric
+
+
+def test_pareto_front():
+    from experiments.dse.pareto import front
+
+    pts = [(1, 5), (2, 3), (2, 4), (3, 3), (0.5, 10), (4, 1), (4, 1)]
+    assert [pts[i] for i in front(pts)] == [(0.5, 10), (1, 5), (2, 3), (4, 1)]
