@@ -38,7 +38,7 @@ def main(argv=None) -> int:
     from experiments import npu_run
 
     ratios = [0.0, 0.25, 0.5, 0.75, 1.0]
-    configs = [npu_sim.NPUConfig(), npu_sim.NPUConfig(rows=16, cols=64, inp_kib=128),
+    configs = [npu_sim.NPUConfig(), npu_sim.NPUConfig(rows=64, cols=16, inp_kib=128),
                npu_sim.NPUConfig(rows=64, cols=64, dram_bytes_per_cycle=16)][:args.configs]
     t = time.perf_counter()
     torch.manual_seed(0)
