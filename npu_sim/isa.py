@@ -12,6 +12,7 @@ See docs/isa.md for the semantics and cycle cost of each instruction.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import struct
 from dataclasses import dataclass
@@ -312,14 +313,27 @@ CLASSES = {cls.OP: cls for cls in (Nop, Load, Store, Gemm, SetMax4, Requant, Cla
 BY_CODE = {code: CLASSES[op] for op, code in OPCODES.items()}
 
 
+@functools.cache
 def _fields(cls):
-    return [f for f in dataclasses.fields(cls)]
+    return tuple(dataclasses.fields(cls))
 
 
 # ----------------------------------------------------------------------- validation
+class _Where:
+    """``instruction i (OP)``, formatted only when an error message needs it."""
+
+    __slots__ = ("ins", "i")
+
+    def __init__(self, ins, i):
+        self.ins, self.i = ins, i
+
+    def __format__(self, spec):
+        return f"instruction {self.i} ({getattr(self.ins, 'OP', type(self.ins).__name__)})"
+
+
 def validate_instr(ins: Instr, i: int) -> None:
     """Check field types and values; raise ``ISAError`` naming instruction ``i``."""
-    where = f"instruction {i} ({getattr(ins, 'OP', type(ins).__name__)})"
+    where = _Where(ins, i)
     if not isinstance(ins, Instr) or type(ins).OP not in CLASSES:
         raise ISAError(f"{where}: not an NPU instruction: {ins!r}")
     for f in _fields(type(ins)):

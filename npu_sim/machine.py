@@ -372,7 +372,7 @@ class Machine:
         g_size = ins.group_size
         n4 = 0
         if ins.max4_reg >= 0:
-            n4 = int(np.clip(self.max4[ins.max4_reg] - ins.ch_offset, 0, c))
+            n4 = min(max(int(self.max4[ins.max4_reg]) - ins.ch_offset, 0), c)
             if n4 and ins.ch_offset % g_size:
                 raise SimError(f"{where}: ch_offset {ins.ch_offset} is not a multiple of the "
                                f"group size {g_size}")
