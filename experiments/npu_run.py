@@ -73,16 +73,17 @@ def simulate(program, qmodel, x, ratio, *, config=None):
     return npu_sim.simulate(program, x_input(program, x), ratio=ratio, config=config)
 
 
-def timing_run(machine, qmodel, ratio):
+def timing_run(machine, qmodel, ratio, *, trace: bool = False):
     """One timing-only run (``Machine.run(values=False)``) of ``machine`` at ``ratio``: the
-    full simulation's cycles, stalls, per-layer table and statistics without output values.
-    The max4 registers come from ``qmodel``'s table, as in ``simulate``."""
+    full simulation's cycles, stalls, per-layer table and statistics without output values
+    (and without trace events unless ``trace``). The max4 registers come from ``qmodel``'s
+    table, as in ``simulate``."""
     regs = max4_list(machine.program, qmodel, ratio) if qmodel is not None else None
     if regs is not None:
         machine.set_max4(regs)
     else:
         machine.set_ratio(ratio)
-    return machine.run(values=False)
+    return machine.run(values=False, trace=trace)
 
 
 def timing(program, qmodel, ratios, *, config=None) -> dict:

@@ -126,12 +126,13 @@ class Machine:
         return self.set_max4(self.program.max4_for_ratio(ratio))
 
     # -------------------------------------------------------------------- run
-    def run(self, inputs=None, *, values: bool = True) -> SimResult:
+    def run(self, inputs=None, *, values: bool = True, trace: bool = True) -> SimResult:
         """Execute the program. ``values=False`` is the timing-only run: the same queues,
         tokens, event timing, cycle costs, bounds checks and traffic counts, without
         computing any integer value (``inputs`` are not needed; ``outputs`` is empty).
-        Its cycles, stall counts, per-layer table and statistics equal the full run's,
-        because no cost of this machine depends on a value (docs/architecture.md)."""
+        Its cycles, stall counts, per-layer table, statistics and trace events equal the
+        full run's, because no cost of this machine depends on a value
+        (docs/architecture.md). ``trace=False``: no trace events (``events`` empty)."""
         prog, cfg = self.program, self.cfg
         dram = DRAM(prog.regions, copy=values)
         if values:
@@ -196,12 +197,15 @@ class Machine:
             if is_dma:
                 xfer = args["xfer_cycles"]
                 dram_free = start + xfer
-                events.append({"name": ins.OP, "track": "dram", "start": start,
-                               "end": start + xfer, "args": {"bytes": args["bytes"]}})
+                if trace:
+                    events.append({"name": ins.OP, "track": "dram", "start": start,
+                                   "end": start + xfer, "args": {"bytes": args["bytes"]}})
             st.record(ins, q, q_free[qi], tok, start, end, args)
             q_free[qi] = end
             for ch in signals:
                 tokens[ch].append(end)
+            if not trace:
+                continue
             ev = {"name": ev_name, "track": q, "start": start,
                   "end": end, "args": {"index": i, **{k: v for k, v in args.items()
                                                        if isinstance(v, (int, float, str))}}}
@@ -451,25 +455,35 @@ class _Stats:
         self.gemm = {"folds": 0, "folds4": 0, "folds8": 0, "macs": 0, "array_cycles": 0}
 
     def record(self, ins, q, q_free, tok, start, end, args):
-        d = self.by_op.setdefault(ins.OP, {"count": 0, "cycles": 0})
+        dur = end - start
+        d = self.by_op.get(ins.OP)
+        if d is None:
+            d = self.by_op[ins.OP] = {"count": 0, "cycles": 0}
         d["count"] += 1
-        d["cycles"] += end - start
+        d["cycles"] += dur
         bq = self.by_queue[q]
-        bq["busy"] += end - start
+        bq["busy"] += dur
         bq["count"] += 1
-        bq["stall_token"] += max(0, tok - q_free)
-        bq["stall_dram"] += max(0, start - max(q_free, tok))
+        if tok > q_free:
+            bq["stall_token"] += tok - q_free
+            q_free = tok
+        if start > q_free:
+            bq["stall_dram"] += start - q_free
         if ins.layer >= 0:
             name = self.prog.layers[ins.layer]
-            ly = self.layers.setdefault(name, {"name": name, "start": start, "end": end,
-                                               "load": 0, "compute": 0, "vector": 0,
-                                               "store": 0, "folds": 0, "folds4": 0,
-                                               "macs": 0})
-            ly["start"] = min(ly["start"], start)
-            ly["end"] = max(ly["end"], end)
-            ly[q] += end - start
-            for k in ("folds", "folds4", "macs"):
-                ly[k] += args.get(k, 0)
+            ly = self.layers.get(name)
+            if ly is None:
+                ly = self.layers[name] = {"name": name, "start": start, "end": end,
+                                          "load": 0, "compute": 0, "vector": 0, "store": 0,
+                                          "folds": 0, "folds4": 0, "macs": 0}
+            if start < ly["start"]:
+                ly["start"] = start
+            if end > ly["end"]:
+                ly["end"] = end
+            ly[q] += dur
+            if args:
+                for k in ("folds", "folds4", "macs"):
+                    ly[k] += args.get(k, 0)
         if isinstance(ins, isa.Gemm):
             for k in ("folds", "folds4", "folds8", "macs"):
                 self.gemm[k] += args[k]
