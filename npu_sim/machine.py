@@ -180,19 +180,19 @@ class Machine:
             start, qi, i, tok = best
             heads[qi] += 1
             remaining -= 1
-            q, waits, signals, is_dma, is_gemm, lname, ev_name = sched[i]
+            _, waits, signals, is_dma, is_gemm, lname, ev_name = sched[i]
             q = QS[qi]
             ins = instrs[i]
             for ch in waits:
                 tokens[ch].popleft()
-            where = f"instruction {i} ({ins.OP})"
             if values or isinstance(ins, isa.SetMax4):
-                dur, args = self._execute(ins, sram, dram, where, lname, st)
+                dur, args = self._execute(ins, sram, dram, f"instruction {i} ({ins.OP})",
+                                          lname, st)
             else:
                 key = i
                 if is_gemm and ins.max4_reg >= 0:  # a GEMM's cost depends on its n4 only
                     key = (i, int(self.max4[ins.max4_reg]))
-                dur, args = self._execute_cached(key, ins, sram, dram, where, lname, st)
+                dur, args = self._execute_cached(key, i, ins, sram, dram, lname, st)
             end = start + dur
             if is_dma:
                 xfer = args["xfer_cycles"]
@@ -334,13 +334,14 @@ class Machine:
             return 0, {}
         return issue + vector_unit.execute(ins, sram, cfg, where, lname), {}
 
-    def _execute_cached(self, key, ins, sram, dram, where, lname, st):
+    def _execute_cached(self, key, i, ins, sram, dram, lname, st):
         """``_execute`` for a timing-only run, from this machine's cache after the first."""
         hit = self._timing_cache.get(key)
         if hit is None:
             r0, w0 = dict(sram.read_bytes), dict(sram.write_bytes)
             d0 = (dram.read_bytes, dram.write_bytes)
-            dur, args = self._execute(ins, sram, dram, where, lname, st)
+            dur, args = self._execute(ins, sram, dram, f"instruction {i} ({ins.OP})", lname,
+                                      st)
             delta = (tuple((b, v - r0[b]) for b, v in sram.read_bytes.items() if v != r0[b]),
                      tuple((b, v - w0[b]) for b, v in sram.write_bytes.items() if v != w0[b]),
                      dram.read_bytes - d0[0], dram.write_bytes - d0[1])
