@@ -30,7 +30,7 @@ from .errors import DeadlockError, ProgramError, SimError
 from .extract import pe_weight_shift, shifts_from_masks
 from .folds import fold_counts
 from .gemm import MODES, array_cycles, conv_core, fold_stats
-from .memory import DRAM, SRAM
+from .memory import DRAM, SRAM, WIDTH
 from .program import Program
 
 
@@ -340,18 +340,24 @@ class Machine:
         if hit is None:
             r0, w0 = dict(sram.read_bytes), dict(sram.write_bytes)
             d0 = (dram.read_bytes, dram.write_bytes)
+            sram.touched = {}
             dur, args = self._execute(ins, sram, dram, f"instruction {i} ({ins.OP})", lname,
                                       st)
             delta = (tuple((b, v - r0[b]) for b, v in sram.read_bytes.items() if v != r0[b]),
                      tuple((b, v - w0[b]) for b, v in sram.write_bytes.items() if v != w0[b]),
-                     dram.read_bytes - d0[0], dram.write_bytes - d0[1])
+                     dram.read_bytes - d0[0], dram.write_bytes - d0[1],
+                     tuple(sram.touched.items()))
+            sram.touched = None
             self._timing_cache[key] = (dur, args, delta)
             return dur, args
-        dur, args, (rd, wr, dr, dw) = hit
+        dur, args, (rd, wr, dr, dw, hw) = hit
         for b, v in rd:
             sram.read_bytes[b] += v
         for b, v in wr:
             sram.write_bytes[b] += v
+        for b, v in hw:
+            if v > sram.high_water[b]:
+                sram.high_water[b] = v
         dram.read_bytes += dr
         dram.write_bytes += dw
         return dur, args
@@ -509,6 +515,7 @@ class _Stats:
             "array_utilization": self.pe_busy / (total * R * C) if total else 0.0,
             "sram_read_bytes": dict(sram.read_bytes),
             "sram_write_bytes": dict(sram.write_bytes),
+            "sram_high_water_bytes": {b: n * WIDTH[b] for b, n in sram.high_water.items()},
             "dram_read_bytes": dram.read_bytes,
             "dram_write_bytes": dram.write_bytes,
             "unconsumed_tokens": leftover,

@@ -34,6 +34,8 @@ class SRAM:
                      if values or b == "param"}
         self.read_bytes = dict.fromkeys(WIDTH, 0)
         self.write_bytes = dict.fromkeys(WIDTH, 0)
+        self.high_water = dict.fromkeys(WIDTH, 0)  # elements: end of the highest access
+        self.touched = None
 
     def block(self, buf, addr, rows, cols, stride, where, *, write=False):
         """A [rows, cols] view at element ``addr`` with row ``stride`` (0: cols); None for a
@@ -48,6 +50,10 @@ class SRAM:
         if stride < cols and rows > 1:
             raise SRAMOverflowError(f"{where}: '{buf}' row stride {stride} < row length {cols}")
         nbytes = rows * cols * WIDTH[buf]
+        if end > self.high_water[buf]:
+            self.high_water[buf] = end
+        if self.touched is not None:  # what one instruction reaches (timing-run cache)
+            self.touched[buf] = max(self.touched.get(buf, 0), end)
         if write:
             self.write_bytes[buf] += nbytes
         else:

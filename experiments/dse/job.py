@@ -150,6 +150,7 @@ def run_job(job: Job) -> list[dict]:
             latency_us=res.latency_us, utilization=st["array_utilization"],
             dram_bytes=st["dram_read_bytes"] + st["dram_write_bytes"],
             sram_bytes=sum(st["sram_read_bytes"].values()) + sum(st["sram_write_bytes"].values()),
+            sram_use_kib=sum(st["sram_high_water_bytes"].values()) / 1024,
             reorder_share=reorder / res.cycles if res.cycles else 0.0,
             switch_cycles=res.switch_cycles, instructions=len(prog.instructions),
             agree_8bit=prep.fidelity.get(float(r), (None, None))[0],

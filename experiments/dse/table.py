@@ -9,13 +9,13 @@ import os
 from experiments import io
 
 FIXED = ["config_id", "model", "ratio", "status", "reason"]
-METRICS = ["cycles", "latency_us", "utilization", "dram_bytes", "sram_bytes",
+METRICS = ["cycles", "latency_us", "utilization", "dram_bytes", "sram_bytes", "sram_use_kib",
            "reorder_share", "switch_cycles", "pe_count", "sram_kib", "instructions",
            "agree_8bit", "kl_8bit", "fidelity_note", "is_default", "job_seconds",
            "prepare_seconds"]
 INTS = {"cycles", "dram_bytes", "sram_bytes", "switch_cycles", "pe_count", "sram_kib",
         "instructions"}
-FLOATS = {"ratio", "latency_us", "utilization", "reorder_share", "job_seconds",
+FLOATS = {"ratio", "latency_us", "utilization", "reorder_share", "job_seconds", "sram_use_kib",
           "prepare_seconds", "agree_8bit", "kl_8bit"}
 
 

@@ -108,6 +108,8 @@ def test_local_sweep_matches_the_simulator_and_resumes(tmp_path):
         assert row["status"] == "ok" and row["cycles"] == full.cycles
         assert row["dram_bytes"] == full.stats["dram_read_bytes"] + full.stats["dram_write_bytes"]
         assert row["pe_count"] == 16 * 32 and row["sram_kib"] == 256 + 512 + 256 + 64
+        use = sum(full.stats["sram_high_water_bytes"].values()) / 1024
+        assert row["sram_use_kib"] == pytest.approx(use) and 0 < use <= row["sram_kib"]
     assert by[(16, 256, 256, 1.0)]["cycles"] < by[(16, 256, 256, 0.0)]["cycles"]
     assert sum(1 for r in rows if r["is_default"]) == 3
     assert os.path.exists(out["plots"][0])
