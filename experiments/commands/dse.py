@@ -69,7 +69,8 @@ def run(args) -> int:
         rows = pareto_rows(rows)
         print("Pareto-optimal rows (latency vs area proxy, per model and ratio):")
     print(format_table(rows, cols))
-    print(f"{len(space.points)} configurations ({out['invalid_points']} invalid) x "
+    bad = len({r["config_id"] for r in out["rows"] if r["status"] == "invalid"})
+    print(f"{len(space.points)} configurations ({bad} invalid for a model or more) x "
           f"{len(models)} models x {len(space.ratios)} ratios; jobs run {out['ran']}, "
           f"already in the table {out['skipped']}, failed {len(out['failed'])}")
     for job, err in out["failed"]:
