@@ -119,3 +119,17 @@ def test_timing_only_in_scalesim_mode_equals_scalesim():
             expect += npu_sim.scalesim_cycles(ins.kh * ins.kw * ins.in_c, ins.n, oh * ow,
                                               cfg.rows, cfg.cols)
     assert timing.stats["gemm"]["array_cycles"] == expect
+
+
+@pytest.mark.parametrize("channels,group,rows,kpos", [(64, 64, 32, 1), (96, 32, 16, 9),
+                                                      (200, 64, 32, 9), (48, 16, 8, 3),
+                                                      (130, 32, 64, 1)])
+def test_fold_counts_equal_the_built_plan(channels, group, rows, kpos):
+    from npu_sim.folds import fold_counts, plan_counts
+
+    for n4 in sorted({0, group, channels - channels % group, channels}):
+        if n4 % group and n4 != channels:
+            continue
+        built = plan_counts(npu_sim.plan_folds(channels, n4, group_size=group, rows=rows,
+                                               kpos=kpos))
+        assert fold_counts(channels, n4, group_size=group, rows=rows, kpos=kpos) == built
