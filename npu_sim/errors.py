@@ -15,6 +15,7 @@ __all__ = [
     "DRAMAddressError",
     "DeadlockError",
     "ProgramError",
+    "ProgramFileError",
 ]
 
 
@@ -40,3 +41,7 @@ class DeadlockError(SimError):
 
 class ProgramError(SimError):
     """A program is inconsistent (missing region, missing ratio table, bad inputs)."""
+
+
+class ProgramFileError(ProgramError):
+    """A program file is unreadable, damaged (checksum) or structurally inconsistent."""
