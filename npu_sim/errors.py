@@ -5,7 +5,7 @@ Each message names what was wrong and where (field, instruction index, buffer, q
 
 from __future__ import annotations
 
-from quant.errors import ConfigError, FlexiQError
+from quant.errors import ConfigError, FlexiQError, RatioError
 
 __all__ = [
     "ConfigError",
@@ -16,6 +16,7 @@ __all__ = [
     "DeadlockError",
     "ProgramError",
     "ProgramFileError",
+    "ProgramRatioError",
 ]
 
 
@@ -45,3 +46,7 @@ class ProgramError(SimError):
 
 class ProgramFileError(ProgramError):
     """A program file is unreadable, damaged (checksum) or structurally inconsistent."""
+
+
+class ProgramRatioError(ProgramError, RatioError):
+    """A ratio the program has no max4 table for (the message lists the ones it has)."""

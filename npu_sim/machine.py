@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from quant.errors import InputError
 from quant.extraction import group_bounds
 from quant.int_ops import check_int32
 
@@ -203,7 +204,14 @@ class Machine:
             if n not in inputs:
                 raise ProgramError(f"missing program input {n!r}")
             dst = dram.array(n)
-            src = np.asarray(inputs[n])
+            src = inputs[n]
+            if hasattr(src, "detach"):  # a torch tensor
+                src = src.detach().cpu().numpy()
+            src = np.asarray(src)
+            if src.dtype.kind not in "biuf":
+                raise InputError(f"input {n!r}: dtype {src.dtype} is not numeric")
+            if src.dtype.kind == "f" and dst.dtype.kind in "iu":
+                src = self._encode_float(n, src, dst)
             if src.shape != dst.shape:
                 raise ProgramError(f"input {n!r}: shape {src.shape}, the program expects "
                                    f"{dst.shape}")
@@ -212,6 +220,25 @@ class Machine:
                 if src.size and (src.min() < info.min or src.max() > info.max):
                     raise ProgramError(f"input {n!r}: values outside {dst.dtype} range")
             dst[...] = src
+
+    def _encode_float(self, n, x, dst):
+        """The model's float input (logical layout, e.g. NCHW) -> the region's codes."""
+        meta = self.program.meta.get("input")
+        if not isinstance(meta, dict) or len(self.program.inputs) != 1:
+            raise InputError(f"input {n!r}: float values for an integer region, and the program "
+                             "records no input encoding: pass integer codes")
+        want = [int(v) for v in meta["shape"]]
+        if list(x.shape) != want:
+            hint = ""
+            if len(want) == 4 and list(x.shape) == [want[0], want[2], want[3], want[1]]:
+                hint = " (this looks like NHWC: transpose it to NCHW)"
+            raise InputError(f"input {n!r}: float input of shape {list(x.shape)}, the model "
+                             f"takes {want}{hint}")
+        if not np.isfinite(x).all():
+            raise InputError(f"input {n!r}: the float input contains NaN or infinite values")
+        from compiler.compile import encode_input  # the compiler owns the physical layout
+
+        return np.asarray(encode_input(self.program, x)).reshape(dst.shape)
 
     def _deadlock_message(self, queues, tokens):
         parts = []
@@ -391,7 +418,12 @@ class _Stats:
 def simulate(program: Program, inputs=None, ratio=None, *, config: NPUConfig | None = None,
              mode: str = "fast", max4=None) -> SimResult:
     """Run ``program`` once on a fresh machine, with the max4 registers set for ``ratio``
-    (from the program's tables) or to ``max4`` (a list), or all 0 (8-bit) if neither.
+    (one of the program's tabulated ratios; another raises ``RatioError`` listing them) or
+    to ``max4`` (a list), or all 0 (8-bit) if neither.
+
+    ``inputs``: the model's float input as the model takes it (e.g. NCHW; encoded here), or
+    integer codes in the program's input layout (``compiler.encode_input``); a dict maps
+    input region names to either. Anything else raises ``InputError`` or ``ProgramError``.
     ``result.switch_cycles`` is what writing those registers cost (not in ``cycles``)."""
     m = Machine(program, config, mode=mode)
     if ratio is not None and max4 is not None:

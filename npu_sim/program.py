@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import isa
-from .errors import ProgramError, ProgramFileError
+from .errors import ProgramError, ProgramFileError, ProgramRatioError
 
 ALIGN = 64
 DTYPES = ("int8", "uint8", "int32", "float32")
@@ -115,7 +115,7 @@ class Program:
     def max4_for_ratio(self, ratio) -> list:
         key = ratio_key(ratio)
         if key not in self.max4_tables:
-            raise ProgramError(f"program has no max4 table for ratio {ratio} "
+            raise ProgramRatioError(f"program has no max4 table for ratio {ratio} "
                                f"(has: {sorted(self.max4_tables, key=float)})")
         return list(self.max4_tables[key])
 
@@ -136,8 +136,6 @@ class Program:
                                    f"program has {len(self.max4_regs)}")
         for n in self.inputs + self.outputs:
             self.region(n)
-        if self.instructions and not isinstance(self.instructions[-1], isa.Finish):
-            raise ProgramError(f"the last instruction ({self.instructions[-1].OP}) is not FINISH")
 
     def check_tables(self) -> None:
         """Every max4 table: a ratio in [0, 1], one value per register, each value between 0

@@ -35,11 +35,16 @@ class InputError(FlexiQError):
     """An input tensor or input file is unusable (wrong shape, layout, dtype, NaN, ...)."""
 
 
-class RatioError(FlexiQError):
+class RatioError(ConfigError):
     """A 4-bit ratio the model or program cannot honour (lists the ratios it can)."""
 
 
-class SelectionFileError(FlexiQError):
+class RatioWarning(UserWarning):
+    """A 4-bit ratio that changes nothing (no selection, and the uniform rule gives no
+    layer a whole 4-bit group)."""
+
+
+class SelectionFileError(ConfigError):
     """A selection file is malformed or was made for another model or configuration."""
 
 

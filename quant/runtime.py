@@ -9,6 +9,7 @@ channel counts; no weight is touched.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,7 +20,7 @@ import torch.nn.functional as F
 from . import float_ops, int_ops
 from .capture import source_of
 from .config import QuantConfig
-from .errors import ConfigError, FlexiQError, UnsupportedOpError
+from .errors import ConfigError, FlexiQError, RatioError, RatioWarning, UnsupportedOpError
 from .mixed_conv import exact_conv2d, mixed_conv2d
 from .mixed_gemm import exact_matmul, mixed_linear
 from .priority import max4_for_ratio
@@ -320,15 +321,29 @@ class QuantizedModel:
             self.layers[name].max4 = self.layers[name].check_max4(n4)
 
     def max4_for_ratio(self, r: float) -> dict:
+        """{layer: n4} at ratio ``r``: the attached selection's level (``RatioError`` for a
+        ratio off its ladder), else the uniform per-layer rule (a ``RatioWarning`` when that
+        gives no layer a 4-bit group at 0 < r < 1)."""
         r = float(r)
         if not 0.0 <= r <= 1.0:
-            raise ConfigError(f"ratio must lie in [0, 1], got {r}")
+            raise RatioError(f"ratio must lie in [0, 1], got {r}")
         if self.selection is not None:
             table = self.selection.max4_for_ratio(r)
-            if table is not None:
-                return table
-        return {k: (max4_for_ratio(L.in_channels, L.group_size, r) if L.eligible else 0)
-                for k, L in self.layers.items()}
+            if table is None:
+                ladder = ", ".join(f"{float(x):g}" for x in sorted(self.selection.ratios))
+                raise RatioError(f"ratio {r:g} is not on the attached selection's ladder "
+                                 f"({ladder}); choose one of those or select again with "
+                                 f"ratios that include {r:g}")
+            return table
+        table = {k: (max4_for_ratio(L.in_channels, L.group_size, r) if L.eligible else 0)
+                 for k, L in self.layers.items()}
+        if 0.0 < r < 1.0 and not any(table.values()) and any(
+                L.eligible for L in self.layers.values()):
+            warnings.warn(f"ratio {r:g} runs nothing in 4 bits: no selection is attached and the "
+                          "uniform rule (whole groups per layer) gives no layer a 4-bit group; "
+                          "attach one (quant.select(qm, calib, method='range'), "
+                          "qm.attach_selection(sel))", RatioWarning, stacklevel=3)
+        return table
 
     def set_ratio(self, r: float) -> None:
         """Switch the 4-bit ratio: changes only the per-layer max4 counts."""
