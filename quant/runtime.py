@@ -41,6 +41,12 @@ class QTensor:
         return self.codes.numpy()
 
 
+#: What an op raises when the model uses it in a way this runtime does not support. Other
+#: exceptions (timeouts, interrupts, memory, I/O) pass through unchanged.
+OP_FAILURES = (TypeError, ValueError, NotImplementedError, RuntimeError, IndexError,
+               AttributeError, KeyError)
+
+
 def _map(obj, fn):
     if isinstance(obj, (list, tuple)):
         return type(obj)(_map(o, fn) for o in obj)
@@ -100,7 +106,7 @@ class _IntInterpreter(fx.Interpreter):
             return getattr(self, "op_" + kind)(n, args, kwargs)
         except FlexiQError:
             raise
-        except Exception as exc:
+        except OP_FAILURES as exc:  # the op's arguments are ones it cannot take
             raise UnsupportedOpError(
                 f"integer execution failed at node '{n.name}' ({kind}, {source_of(n)}): {exc}") from exc
 
