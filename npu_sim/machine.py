@@ -80,9 +80,20 @@ class SimResult:
         return out
 
     def write_trace(self, path) -> None:
-        """Chrome / Perfetto trace JSON of the queues, the PE array and the DRAM channel."""
-        with open(path, "w") as f:
-            json.dump({"traceEvents": self.trace_events(), "displayTimeUnit": "ns"}, f)
+        """Chrome / Perfetto trace JSON of the queues, the PE array and the DRAM channel
+        (written atomically: a temporary file, then a rename)."""
+        import os
+
+        path = os.fspath(path)
+        tmp = f"{path}.tmp.{os.getpid()}"
+        try:
+            with open(tmp, "w") as f:
+                json.dump({"traceEvents": self.trace_events(), "displayTimeUnit": "ns"}, f)
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+            raise
 
 
 class Machine:
