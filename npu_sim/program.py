@@ -218,8 +218,9 @@ class Program:
                         raise ProgramFileError(f"{path}: not a FlexiQ NPU program (no {key!r})")
                 header = str(z["__program__"])
                 digest = str(z["__sha256__"])
-                arrays = [z[f"region_{i}"] for i in range(sum(
-                    n.startswith("region_") for n in names))]
+                arrays = []
+                while f"region_{len(arrays)}" in names:
+                    arrays.append(z[f"region_{len(arrays)}"])
         except ProgramFileError:
             raise
         except FileNotFoundError:
