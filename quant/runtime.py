@@ -20,7 +20,14 @@ import torch.nn.functional as F
 from . import float_ops, int_ops
 from .capture import source_of
 from .config import QuantConfig
-from .errors import ConfigError, FlexiQError, RatioError, RatioWarning, UnsupportedOpError
+from .errors import (
+    ConfigError,
+    FlexiQError,
+    RatioError,
+    RatioWarning,
+    SelectionFileError,
+    UnsupportedOpError,
+)
 from .mixed_conv import exact_conv2d, mixed_conv2d
 from .mixed_gemm import exact_matmul, mixed_linear
 from .priority import max4_for_ratio
@@ -362,6 +369,10 @@ class QuantizedModel:
             if name not in self.layers:
                 raise ConfigError(f"selection names layer '{name}', which this model lacks")
             L = self.layers[name]
+            g = selection.group_sizes.get(name) if isinstance(selection.group_sizes, dict) else None
+            if g is not None and int(g) != L.group_size:
+                raise SelectionFileError(f"selection was made with group size {g} for layer "
+                                         f"'{name}', this model uses {L.group_size}")
             order = np.asarray(order, dtype=np.int64)
             if sorted(order.tolist()) != list(range(L.in_channels)):
                 raise ConfigError(f"selection order for '{name}' is not a permutation of {L.in_channels} channels")

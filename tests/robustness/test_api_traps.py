@@ -170,3 +170,13 @@ def test_compile_without_selection_uses_range_priority(tmp_path, capsys):
     prog = npu_sim.Program.load(out)
     assert prog.meta["selection"]["method"] == "range"
     assert prog.max4_tables["0.5"] != prog.max4_tables["0"]
+
+
+def test_selection_for_another_group_size_is_refused(small_program):
+    from quant.errors import SelectionFileError
+
+    qm, x, _, _ = small_program
+    qm32 = quant.quantize(init_bn(SmallConvNet()), [x], quant.QuantConfig(group_size=32),
+                          progress=False)
+    with pytest.raises(SelectionFileError, match="group size 64"):
+        qm32.attach_selection(qm.selection)
