@@ -211,6 +211,13 @@ def preflight(args) -> None:
         from npu_sim import NPUConfig
 
         cfg = NPUConfig.from_toml(args.npu_config)
+        from quant import QuantConfig
+
+        try:  # the compiler quantizes with the NPU's G: it must be one the quantizer takes
+            QuantConfig(group_size=cfg.group_size)
+        except ConfigError as e:
+            raise ConfigError(f"--npu-config {args.npu_config}: group_size = {cfg.group_size}: "
+                              f"{e}") from None
     if getattr(args, "selection", None):
         from quant.select.selection import Selection
 

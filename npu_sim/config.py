@@ -46,7 +46,7 @@ class NPUConfig:
     cols: int = 32                   # PE array columns (output channels / N)
     clock_ghz: float = 1.0
     group_size: int = 64             # G: channels per 4-bit group (2 * rows fills a fold);
-    #                                  the compiler quantizes with it (a multiple of 8)
+    #                                  the compiler quantizes with it (then a multiple of 8)
     inp_kib: int = 256               # input (activation) buffer, 1 byte per element
     wgt_kib: int = 512               # weight buffer, 1 byte per element
     acc_kib: int = 256               # accumulator / output buffer, 4 bytes per element
@@ -82,9 +82,6 @@ class NPUConfig:
             if getattr(self, name) > top:
                 raise ConfigError(f"NPUConfig.{name} = {getattr(self, name)} is beyond what the "
                                   f"simulator models (at most {top})")
-        if self.group_size % 8:
-            raise ConfigError(f"NPUConfig.group_size must be a multiple of 8 (the compiler packs "
-                              f"4-bit groups in bytes of channels), got {self.group_size}")
         if isinstance(self.clock_ghz, bool) or not isinstance(self.clock_ghz, (int, float)) \
                 or not 0 < self.clock_ghz <= 1000:
             raise ConfigError(f"NPUConfig.clock_ghz must be a positive number, got "

@@ -142,8 +142,8 @@ def test_npu_group_size_reaches_the_compiler():
     prog = compiler.compile(qm32, x[:1], config=npu_sim.NPUConfig(group_size=32))
     gs = {d["group_size"] for d in prog.meta["gemm_layers"].values()}
     assert 32 in gs and 64 not in gs
-    with pytest.raises(ConfigError, match="multiple of 8"):
-        npu_sim.NPUConfig(group_size=7)
+    with pytest.raises(ConfigError, match="group_size = 7"):
+        compiler.compile(qm64, x[:1], config=npu_sim.NPUConfig(group_size=7))
     with pytest.raises(ConfigError, match="at most 1024"):
         npu_sim.NPUConfig(rows=100000)
 

@@ -105,7 +105,7 @@ CASES = [
     ("compile resnet20_fmnist -o {d}/p.npz --selection {d}/sel.json --npu-config {d}/g32.toml",
      "group size G = 64"),
     # NPU config, checked before calibration
-    ("compile resnet20_fmnist -o {d}/p.npz --npu-config {d}/g7.toml", "group_size must be a multiple of 8"),
+    ("compile resnet20_fmnist -o {d}/p.npz --npu-config {d}/g7.toml", "must be a positive multiple of 8"),
     ("compile resnet20_fmnist -o {d}/p.npz --npu-config {d}/rows.toml", "NPUConfig.rows = 100000"),
     ("sweep resnet20_fmnist -o {d}/sw --npu-config {d}/bad.toml", "not valid TOML"),
     # output paths, checked before the work
