@@ -225,6 +225,15 @@ def preflight(args) -> None:
         check_selection_meta(sel, args.selection, model=getattr(args, "model", None),
                              extraction=getattr(args, "extraction", None),
                              group_size=cfg.group_size if cfg else None)
+        if cmd == "compile" and args.ratios:
+            from experiments.commands.compile import parse_ratios
+            from quant.errors import RatioError
+
+            ladder = {round(float(r), 12) for r in sel.ratios}
+            off = [r for r in parse_ratios(args.ratios) if round(r, 12) not in ladder]
+            if off:
+                raise RatioError(f"--ratios {', '.join(f'{r:g}' for r in off)} not on the "
+                                 f"selection's ladder ({', '.join(f'{r:g}' for r in sorted(ladder))})")
 
 
 def check_selection_meta(sel, path, *, model=None, extraction=None, group_size=None) -> None:

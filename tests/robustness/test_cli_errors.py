@@ -104,6 +104,8 @@ CASES = [
      "effective extraction"),
     ("compile resnet20_fmnist -o {d}/p.npz --selection {d}/sel.json --npu-config {d}/g32.toml",
      "group size G = 64"),
+    ("compile resnet20_fmnist -o {d}/p.npz --selection {d}/sel.json --ratios 0,0.3",
+     "--ratios 0.3 not on the selection's ladder (0, 0.5, 1)"),
     # NPU config, checked before calibration
     ("compile resnet20_fmnist -o {d}/p.npz --npu-config {d}/g7.toml", "must be a positive multiple of 8"),
     ("compile resnet20_fmnist -o {d}/p.npz --npu-config {d}/rows.toml", "NPUConfig.rows = 100000"),
