@@ -142,7 +142,7 @@ def default_threads(command: str) -> int:
     return available_cpus() if DEFAULT_THREADS.get(command) == "all" else 1
 
 
-THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
+THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 def apply_threads(n, command: str = ""):
