@@ -180,3 +180,20 @@ def test_selection_for_another_group_size_is_refused(small_program):
                           progress=False)
     with pytest.raises(SelectionFileError, match="group size 64"):
         qm32.attach_selection(qm.selection)
+
+
+def test_trace_does_not_relabel_a_timeout():
+    from quant.capture import trace
+
+    class Slow(torch.nn.Module):
+        def forward(self, x):
+            raise TimeoutError("the caller's deadline")
+
+    class Branchy(torch.nn.Module):
+        def forward(self, x):
+            return x if x.sum() > 0 else -x  # data-dependent: fx cannot trace it
+
+    with pytest.raises(TimeoutError):
+        trace(Slow())
+    with pytest.raises(UnsupportedOpError, match="could not trace"):
+        trace(Branchy())
