@@ -118,6 +118,10 @@ class Machine:
                                f"{len(self.max4)})")
         if value < 0:
             raise ProgramError(f"max4[{reg}] = {value}: must be >= 0")
+        info = (self.program.meta.get("gemm_layers") or {}).get(self.program.max4_regs[reg])
+        if isinstance(info, dict) and "channels" in info and value > int(info["channels"]):
+            raise ProgramError(f"max4[{reg}] ({self.program.max4_regs[reg]}) = {value} exceeds "
+                               f"the layer's {info['channels']} input channels")
         self.max4[reg] = value
         self.pending_switch_cycles += self.cfg.max4_write_cycles
         return self.cfg.max4_write_cycles

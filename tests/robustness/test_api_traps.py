@@ -197,3 +197,10 @@ def test_trace_does_not_relabel_a_timeout():
         trace(Slow())
     with pytest.raises(UnsupportedOpError, match="could not trace"):
         trace(Branchy())
+
+
+def test_max4_beyond_the_layer_is_refused(small_program):
+    _, x, prog, _ = small_program
+    m = npu_sim.Machine(prog)
+    with pytest.raises(npu_sim.ProgramError, match="exceeds the layer's"):
+        m.set_max4([10**6] * len(prog.max4_regs))
