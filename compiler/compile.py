@@ -17,7 +17,7 @@ import torch
 from torch.fx.node import map_arg
 
 from npu_sim import NPUConfig, Program
-from quant.errors import UnsupportedOpError
+from quant.errors import ConfigError, UnsupportedOpError
 from quant.rounding import quantize_float
 
 from .errors import CompileError
@@ -45,6 +45,11 @@ class _Compiler:
     def __init__(self, qmodel, example_input, config, ratios, name, graph=None):
         self.qm = qmodel
         self.cfg = config or NPUConfig()
+        if int(qmodel.config.group_size) != self.cfg.group_size:
+            raise ConfigError(f"the model was quantized with group size G = "
+                              f"{qmodel.config.group_size} but the NPU config has group_size = "
+                              f"{self.cfg.group_size}: quantize with QuantConfig(group_size="
+                              f"{self.cfg.group_size})")
         self.g = graph if graph is not None else build_graph(qmodel, example_input)
         for n, d in self.g.nodes(data=True):
             if d["kind"] not in LOWERED:

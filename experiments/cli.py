@@ -26,8 +26,17 @@ COMMAND_MODULES = [
 ]
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors in one line (exit 2), like every other input error."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    from experiments.args import add_threads_option
+
+    parser = _Parser(
         prog="flexiq",
         description="FlexiQ-NPU: mixed 4/8-bit quantization, compiler and cycle-level NPU simulator",
     )
@@ -35,6 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(sub)
+    for p in sub.choices.values():
+        add_threads_option(p)
     return parser
 
 
@@ -42,6 +53,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        from experiments.args import apply_threads, preflight
+
+        apply_threads(getattr(args, "threads", None), args.command)
+        preflight(args)
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
@@ -51,6 +66,10 @@ def main(argv: list[str] | None = None) -> int:
 
         if isinstance(exc, FlexiQError):
             print(f"flexiq {args.command}: error: {exc}", file=sys.stderr)
+            return 2
+        if isinstance(exc, OSError) and exc.filename:  # a file the system refused us
+            print(f"flexiq {args.command}: error: {exc.filename}: {exc.strerror or exc}",
+                  file=sys.stderr)
             return 2
         raise
 

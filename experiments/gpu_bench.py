@@ -231,9 +231,9 @@ def main(argv=None) -> int:
     doc = dict(gpu=gpu_name, device=device.type, torch=torch.__version__,
                cuda=torch.version.cuda, triton=triton_version, kernel=kernel,
                iters=iters, warmup=warmup, ratios=ratios, results=results, switch=switches)
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    with open(args.out, "w") as f:
-        json.dump(doc, f, indent=1)
+    from experiments import io
+
+    io.write_json(args.out, doc, indent=1)
     print(f"wrote {args.out} ({len(results)} rows, GPU: {gpu_name})")
     if use_kernel and not all(r.get("exact", True) for r in results):
         print("gpu_bench: the mixed kernel disagreed with gpu_ref.mixed_gemm", file=sys.stderr)

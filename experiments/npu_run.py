@@ -38,7 +38,12 @@ def compile_program(qmodel, example_input, *, ratios=None, config=None, path=Non
     from npu_sim import Program
 
     if path and os.path.exists(path):
-        return Program.load(path)
+        from npu_sim import ProgramFileError
+
+        try:
+            return Program.load(path)
+        except ProgramFileError as e:  # damaged, or from an older version: build it again
+            print(f"note: recompiling {path}: {e}")
     kwargs = {"config": config}
     params = inspect.signature(compiler.compile).parameters
     if ratios is not None and "ratios" in params:

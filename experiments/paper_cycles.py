@@ -70,7 +70,8 @@ def run_paper_cycles(out_dir, models=PAPER_MODELS, ratios=(0.0, 0.25, 0.5, 0.75,
         torch.manual_seed(seed)
         model = zoo.get(name, pretrained=False)
         x = zoo.example_input(name, batch=calib_images, seed=seed)
-        qm = quant.quantize(model, [x], quant.QuantConfig(), progress=False)
+        g = npu_config.group_size if npu_config else 64
+        qm = quant.quantize(model, [x], quant.QuantConfig(group_size=g), progress=False)
         prog = npu_run.compile_program(qm, x[:1], ratios=ratios, config=npu_config, name=name)
         macs = sum(L.macs for L in qm.layers.values())
         machine = npu_sim.Machine(prog, npu_config)  # validated once, run per ratio

@@ -144,6 +144,9 @@ def run_sweep(model_name: str, out_dir, opts: SweepOptions | None = None, *,
 
     os.makedirs(out_dir, exist_ok=True)
     table = SweepTable.load(out_dir)
+    if table.dropped:
+        print(f"[sweep] {out_dir}: {table.dropped} incomplete or unverified rows in sweep.csv "
+              "(an interrupted write?) will be measured again")
     runs = dict(table.previous_meta.get("runs", {}))
     key = opts.result_key()
     if opts.fresh:

@@ -111,12 +111,28 @@ class SweepTable:
 
     @classmethod
     def load(cls, out_dir, meta: dict | None = None) -> SweepTable:
+        """Earlier rows, verified: a CSV row counts as done only if it has every column,
+        parses, and equals its twin in sweep.json (written with it). Others are dropped
+        (``dropped`` counts them) and measured again."""
         t = cls(out_dir, meta)
+        try:
+            old = io.read_json(t.json_path, {}) or {}
+        except (ValueError, OSError):
+            old = {}
+        twins = {}
+        for jr in old.get("rows", []) if isinstance(old, dict) else []:
+            try:
+                twins[row_key(jr)] = jr
+            except (KeyError, TypeError, ValueError):
+                continue
+        t.dropped = 0
         for raw in io.read_csv(t.csv_path):
-            row = parse_row(raw)
+            row = _verified(raw, twins)
+            if row is None:
+                t.dropped += 1
+                continue
             t.rows[row_key(row)] = row
-        old = io.read_json(t.json_path, {}) or {}
-        t.previous_meta = old.get("meta", {})
+        t.previous_meta = old.get("meta", {}) if isinstance(old, dict) else {}
         return t
 
     def done(self, model, method, ratio) -> bool:
@@ -144,6 +160,32 @@ class SweepTable:
         io.write_json(self.json_path, {"columns": COLUMNS, "meta": self.meta,
                                        "rows": [{c: _json_val(r.get(c)) for c in COLUMNS}
                                                 for r in rows]})
+
+
+def _verified(raw: dict, twins: dict) -> dict | None:
+    """A parsed CSV row if it is complete and agrees with sweep.json, else None."""
+    if None in raw or any(raw.get(c) is None for c in COLUMNS):
+        return None  # a short (truncated) or overlong row
+    try:
+        row = parse_row(raw)
+        key = row_key(row)
+    except (KeyError, TypeError, ValueError):
+        return None
+    if not row.get("model") or not row.get("method") or row.get("accuracy") is None:
+        return None
+    twin = twins.get(key)
+    if twin is None:
+        return None
+    for c in COLUMNS:
+        if c in DERIVED:
+            continue
+        a, b = row.get(c), _json_val(twin.get(c))
+        if isinstance(a, float) and math.isnan(a):
+            a = None
+        if a != b and not (isinstance(a, (int, float)) and isinstance(b, (int, float))
+                           and math.isclose(a, b, rel_tol=1e-12, abs_tol=0.0)):
+            return None
+    return row
 
 
 def _json_val(v):

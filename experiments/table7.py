@@ -180,7 +180,10 @@ def run_model(name, args, done, rows, out_dir, weights):
                                               shuffle=True, seed=args.seed))
             qm = finetune(qm, train, model=model, calib_data=calib, steps=args.ft_steps,
                           lr=args.ft_lr, seed=args.seed, progress=not args.quiet)
-            torch.save(qm.finetune_result.model.state_dict(), os.path.join(sel_dir, f"{name}.{tag}.finetuned.pt"))
+            from experiments.io import atomic_path
+
+            with atomic_path(os.path.join(sel_dir, f"{name}.{tag}.finetuned.pt")) as tmp:
+                torch.save(qm.finetune_result.model.state_dict(), tmp)
         qm.set_ratio(args.ratio)
         acc, acc8, agree, kl, exact = evaluate(qm, test_x, test_y, args.exact_check)
         lv = sel.level(args.ratio)

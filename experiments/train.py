@@ -12,7 +12,6 @@ seeded by ``(seed, epoch)``, so a resumed run repeats the epochs an uninterrupte
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import random
 import time
@@ -224,8 +223,9 @@ def train(
         "wall_s": round(wall, 1), "threads": torch.get_num_threads(),
         "weights": weights_path, "history": history,
     }
-    with open(os.path.join(out, "result.json"), "w") as f:
-        json.dump(result, f, indent=2)
+    from experiments import io
+
+    io.write_json(os.path.join(out, "result.json"), result)
     return result
 
 

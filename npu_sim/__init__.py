@@ -7,6 +7,7 @@ from .errors import (  # noqa: F401
     DRAMAddressError,
     ISAError,
     ProgramError,
+    ProgramFileError,
     SimError,
     SRAMOverflowError,
 )

@@ -18,6 +18,13 @@ from .errors import ConfigError
 
 TIMINGS = ("default", "scalesim")
 
+#: Upper bounds: beyond them a machine is not meaningful to simulate (or would not fit in
+#: memory). Buffers are in KiB (1 GiB each at most).
+LIMITS = {"rows": 1024, "cols": 1024, "group_size": 4096, "inp_kib": 1 << 20,
+          "wgt_kib": 1 << 20, "acc_kib": 1 << 20, "param_kib": 1 << 20,
+          "dram_bytes_per_cycle": 1 << 16, "vector_lanes": 1 << 16, "dram_latency": 1 << 20,
+          "vector_startup": 1 << 20, "max4_write_cycles": 1 << 20, "instr_issue_cycles": 1 << 20}
+
 #: Vector-unit cost per lane-step (cycles per ceil(elements / lanes)), per op.
 DEFAULT_VECTOR_COSTS = {
     "requant": 1,    # bias + dyadic requantize + clamp (+ OR-reduce for dynamic extraction)
@@ -38,7 +45,8 @@ class NPUConfig:
     rows: int = 32                   # PE array rows (reduction / K)
     cols: int = 32                   # PE array columns (output channels / N)
     clock_ghz: float = 1.0
-    group_size: int = 64             # G: channels per 4-bit group (2 * rows fills a fold)
+    group_size: int = 64             # G: channels per 4-bit group (2 * rows fills a fold);
+    #                                  the compiler quantizes with it (then a multiple of 8)
     inp_kib: int = 256               # input (activation) buffer, 1 byte per element
     wgt_kib: int = 512               # weight buffer, 1 byte per element
     acc_kib: int = 256               # accumulator / output buffer, 4 bytes per element
@@ -70,8 +78,12 @@ class NPUConfig:
                 raise ConfigError(f"NPUConfig.{name} must be > 0, got {v}")
             if v < 0:
                 raise ConfigError(f"NPUConfig.{name} must be >= 0, got {v}")
+        for name, top in LIMITS.items():
+            if getattr(self, name) > top:
+                raise ConfigError(f"NPUConfig.{name} = {getattr(self, name)} is beyond what the "
+                                  f"simulator models (at most {top})")
         if isinstance(self.clock_ghz, bool) or not isinstance(self.clock_ghz, (int, float)) \
-                or not self.clock_ghz > 0:
+                or not 0 < self.clock_ghz <= 1000:
             raise ConfigError(f"NPUConfig.clock_ghz must be a positive number, got "
                               f"{self.clock_ghz!r}")
         if not isinstance(self.double_buffer, bool):
@@ -85,7 +97,7 @@ class NPUConfig:
             if op not in DEFAULT_VECTOR_COSTS:
                 raise ConfigError(f"NPUConfig.vector_costs.{op}: unknown vector op "
                                   f"(known: {sorted(DEFAULT_VECTOR_COSTS)})")
-            if isinstance(c, bool) or not isinstance(c, int) or c < 0:
+            if isinstance(c, bool) or not isinstance(c, int) or not 0 <= c <= 1 << 20:
                 raise ConfigError(f"NPUConfig.vector_costs.{op} must be an integer >= 0, "
                                   f"got {c!r}")
         for op, c in DEFAULT_VECTOR_COSTS.items():

@@ -5,7 +5,7 @@ Each message names what was wrong and where (field, instruction index, buffer, q
 
 from __future__ import annotations
 
-from quant.errors import ConfigError, FlexiQError
+from quant.errors import ConfigError, FlexiQError, RatioError
 
 __all__ = [
     "ConfigError",
@@ -15,6 +15,8 @@ __all__ = [
     "DRAMAddressError",
     "DeadlockError",
     "ProgramError",
+    "ProgramFileError",
+    "ProgramRatioError",
 ]
 
 
@@ -40,3 +42,11 @@ class DeadlockError(SimError):
 
 class ProgramError(SimError):
     """A program is inconsistent (missing region, missing ratio table, bad inputs)."""
+
+
+class ProgramFileError(ProgramError):
+    """A program file is unreadable, damaged (checksum) or structurally inconsistent."""
+
+
+class ProgramRatioError(ProgramError, RatioError):
+    """A ratio the program has no max4 table for (the message lists the ones it has)."""

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from quant.errors import InputError
 from quant.extraction import group_bounds
 from quant.int_ops import check_int32
 
@@ -81,9 +82,20 @@ class SimResult:
         return out
 
     def write_trace(self, path) -> None:
-        """Chrome / Perfetto trace JSON of the queues, the PE array and the DRAM channel."""
-        with open(path, "w") as f:
-            json.dump({"traceEvents": self.trace_events(), "displayTimeUnit": "ns"}, f)
+        """Chrome / Perfetto trace JSON of the queues, the PE array and the DRAM channel
+        (written atomically: a temporary file, then a rename)."""
+        import os
+
+        path = os.fspath(path)
+        tmp = f"{path}.tmp.{os.getpid()}"
+        try:
+            with open(tmp, "w") as f:
+                json.dump({"traceEvents": self.trace_events(), "displayTimeUnit": "ns"}, f)
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+            raise
 
 
 class Machine:
@@ -111,6 +123,10 @@ class Machine:
                                f"{len(self.max4)})")
         if value < 0:
             raise ProgramError(f"max4[{reg}] = {value}: must be >= 0")
+        info = (self.program.meta.get("gemm_layers") or {}).get(self.program.max4_regs[reg])
+        if isinstance(info, dict) and "channels" in info and value > int(info["channels"]):
+            raise ProgramError(f"max4[{reg}] ({self.program.max4_regs[reg]}) = {value} exceeds "
+                               f"the layer's {info['channels']} input channels")
         self.max4[reg] = value
         self.pending_switch_cycles += self.cfg.max4_write_cycles
         return self.cfg.max4_write_cycles
@@ -244,7 +260,14 @@ class Machine:
             if n not in inputs:
                 raise ProgramError(f"missing program input {n!r}")
             dst = dram.array(n)
-            src = np.asarray(inputs[n])
+            src = inputs[n]
+            if hasattr(src, "detach"):  # a torch tensor
+                src = src.detach().cpu().numpy()
+            src = np.asarray(src)
+            if src.dtype.kind not in "biuf":
+                raise InputError(f"input {n!r}: dtype {src.dtype} is not numeric")
+            if src.dtype.kind == "f" and dst.dtype.kind in "iu":
+                src = self._encode_float(n, src, dst)
             if src.shape != dst.shape:
                 raise ProgramError(f"input {n!r}: shape {src.shape}, the program expects "
                                    f"{dst.shape}")
@@ -253,6 +276,25 @@ class Machine:
                 if src.size and (src.min() < info.min or src.max() > info.max):
                     raise ProgramError(f"input {n!r}: values outside {dst.dtype} range")
             dst[...] = src
+
+    def _encode_float(self, n, x, dst):
+        """The model's float input (logical layout, e.g. NCHW) -> the region's codes."""
+        meta = self.program.meta.get("input")
+        if not isinstance(meta, dict) or len(self.program.inputs) != 1:
+            raise InputError(f"input {n!r}: float values for an integer region, and the program "
+                             "records no input encoding: pass integer codes")
+        want = [int(v) for v in meta["shape"]]
+        if list(x.shape) != want:
+            hint = ""
+            if len(want) == 4 and list(x.shape) == [want[0], want[2], want[3], want[1]]:
+                hint = " (this looks like NHWC: transpose it to NCHW)"
+            raise InputError(f"input {n!r}: float input of shape {list(x.shape)}, the model "
+                             f"takes {want}{hint}")
+        if not np.isfinite(x).all():
+            raise InputError(f"input {n!r}: the float input contains NaN or infinite values")
+        from compiler.compile import encode_input  # the compiler owns the physical layout
+
+        return np.asarray(encode_input(self.program, x)).reshape(dst.shape)
 
     def _schedule_info(self) -> list:
         """Per instruction, what the scheduler needs: (queue index, token channels waited
@@ -525,7 +567,12 @@ class _Stats:
 def simulate(program: Program, inputs=None, ratio=None, *, config: NPUConfig | None = None,
              mode: str = "fast", max4=None, values: bool = True) -> SimResult:
     """Run ``program`` once on a fresh machine, with the max4 registers set for ``ratio``
-    (from the program's tables) or to ``max4`` (a list), or all 0 (8-bit) if neither.
+    (one of the program's tabulated ratios; another raises ``RatioError`` listing them) or
+    to ``max4`` (a list), or all 0 (8-bit) if neither.
+
+    ``inputs``: the model's float input as the model takes it (e.g. NCHW; encoded here), or
+    integer codes in the program's input layout (``compiler.encode_input``); a dict maps
+    input region names to either. Anything else raises ``InputError`` or ``ProgramError``.
     ``result.switch_cycles`` is what writing those registers cost (not in ``cycles``).
     ``values=False``: timing only (``Machine.run``); ``inputs`` may be None."""
     m = Machine(program, config, mode=mode)

@@ -68,7 +68,8 @@ def trace(model: nn.Module) -> fx.GraphModule:
     model = copy.deepcopy(model).eval()
     try:
         graph = _Tracer().trace(model)
-    except Exception as exc:  # fx cannot trace data-dependent control flow etc.
+    except (TypeError, ValueError, NotImplementedError, RuntimeError, AttributeError,
+            IndexError, KeyError, AssertionError) as exc:  # data-dependent control flow etc.
         raise UnsupportedOpError(f"torch.fx could not trace {type(model).__name__}: {exc}") from exc
     return fx.GraphModule(model, graph)
 

@@ -29,3 +29,24 @@ class DataMissingError(FlexiQError, FileNotFoundError):
 
 class ModelError(FlexiQError):
     """The model itself is unusable (e.g. non-finite weights)."""
+
+
+class InputError(FlexiQError):
+    """An input tensor or input file is unusable (wrong shape, layout, dtype, NaN, ...)."""
+
+
+class RatioError(ConfigError):
+    """A 4-bit ratio the model or program cannot honour (lists the ratios it can)."""
+
+
+class RatioWarning(UserWarning):
+    """A 4-bit ratio that changes nothing (no selection, and the uniform rule gives no
+    layer a whole 4-bit group)."""
+
+
+class SelectionFileError(ConfigError):
+    """A selection file is malformed or was made for another model or configuration."""
+
+
+class OutputPathError(FlexiQError):
+    """An output path cannot be written (checked before any work starts)."""

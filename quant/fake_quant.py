@@ -41,7 +41,7 @@ from . import float_ops, int_ops
 from .capture import source_of
 from .errors import FlexiQError, UnsupportedOpError
 from .rounding import code_range
-from .runtime import _map, run_on_codes
+from .runtime import OP_FAILURES, _map, run_on_codes
 
 _THRESH_SIGNED = [8.0 * 2.0**k for k in range(27)]
 _THRESH_UNSIGNED = [16.0 * 2.0**k for k in range(27)]
@@ -404,7 +404,7 @@ class _FQInterpreter(fx.Interpreter):
             return getattr(self, "op_" + kind)(n, args, kwargs)
         except FlexiQError:
             raise
-        except Exception as exc:
+        except OP_FAILURES as exc:  # the op's arguments are ones it cannot take
             raise UnsupportedOpError(
                 f"fake-quant execution failed at node '{n.name}' ({kind}, {source_of(n)}): {exc}") from exc
 

@@ -9,6 +9,7 @@ channel counts; no weight is touched.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,7 +20,14 @@ import torch.nn.functional as F
 from . import float_ops, int_ops
 from .capture import source_of
 from .config import QuantConfig
-from .errors import ConfigError, FlexiQError, UnsupportedOpError
+from .errors import (
+    ConfigError,
+    FlexiQError,
+    RatioError,
+    RatioWarning,
+    SelectionFileError,
+    UnsupportedOpError,
+)
 from .mixed_conv import exact_conv2d, mixed_conv2d
 from .mixed_gemm import exact_matmul, mixed_linear
 from .priority import max4_for_ratio
@@ -38,6 +46,12 @@ class QTensor:
     @property
     def np(self) -> np.ndarray:
         return self.codes.numpy()
+
+
+#: What an op raises when the model uses it in a way this runtime does not support. Other
+#: exceptions (timeouts, interrupts, memory, I/O) pass through unchanged.
+OP_FAILURES = (TypeError, ValueError, NotImplementedError, RuntimeError, IndexError,
+               AttributeError, KeyError)
 
 
 def _map(obj, fn):
@@ -99,7 +113,7 @@ class _IntInterpreter(fx.Interpreter):
             return getattr(self, "op_" + kind)(n, args, kwargs)
         except FlexiQError:
             raise
-        except Exception as exc:
+        except OP_FAILURES as exc:  # the op's arguments are ones it cannot take
             raise UnsupportedOpError(
                 f"integer execution failed at node '{n.name}' ({kind}, {source_of(n)}): {exc}") from exc
 
@@ -320,15 +334,29 @@ class QuantizedModel:
             self.layers[name].max4 = self.layers[name].check_max4(n4)
 
     def max4_for_ratio(self, r: float) -> dict:
+        """{layer: n4} at ratio ``r``: the attached selection's level (``RatioError`` for a
+        ratio off its ladder), else the uniform per-layer rule (a ``RatioWarning`` when that
+        gives no layer a 4-bit group at 0 < r < 1)."""
         r = float(r)
         if not 0.0 <= r <= 1.0:
-            raise ConfigError(f"ratio must lie in [0, 1], got {r}")
+            raise RatioError(f"ratio must lie in [0, 1], got {r}")
         if self.selection is not None:
             table = self.selection.max4_for_ratio(r)
-            if table is not None:
-                return table
-        return {k: (max4_for_ratio(L.in_channels, L.group_size, r) if L.eligible else 0)
-                for k, L in self.layers.items()}
+            if table is None:
+                ladder = ", ".join(f"{float(x):g}" for x in sorted(self.selection.ratios))
+                raise RatioError(f"ratio {r:g} is not on the attached selection's ladder "
+                                 f"({ladder}); choose one of those or select again with "
+                                 f"ratios that include {r:g}")
+            return table
+        table = {k: (max4_for_ratio(L.in_channels, L.group_size, r) if L.eligible else 0)
+                 for k, L in self.layers.items()}
+        if 0.0 < r < 1.0 and not any(table.values()) and any(
+                L.eligible for L in self.layers.values()):
+            warnings.warn(f"ratio {r:g} runs nothing in 4 bits: no selection is attached and the "
+                          "uniform rule (whole groups per layer) gives no layer a 4-bit group; "
+                          "attach one (quant.select(qm, calib, method='range'), "
+                          "qm.attach_selection(sel))", RatioWarning, stacklevel=3)
+        return table
 
     def set_ratio(self, r: float) -> None:
         """Switch the 4-bit ratio: changes only the per-layer max4 counts."""
@@ -341,6 +369,10 @@ class QuantizedModel:
             if name not in self.layers:
                 raise ConfigError(f"selection names layer '{name}', which this model lacks")
             L = self.layers[name]
+            g = selection.group_sizes.get(name) if isinstance(selection.group_sizes, dict) else None
+            if g is not None and int(g) != L.group_size:
+                raise SelectionFileError(f"selection was made with group size {g} for layer "
+                                         f"'{name}', this model uses {L.group_size}")
             order = np.asarray(order, dtype=np.int64)
             if sorted(order.tolist()) != list(range(L.in_channels)):
                 raise ConfigError(f"selection order for '{name}' is not a permutation of {L.in_channels} channels")

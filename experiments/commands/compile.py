@@ -15,8 +15,10 @@ def register(sub) -> None:
     p.add_argument("--arch", help="registry architecture for a state-dict checkpoint")
     p.add_argument("--random-weights", action="store_true",
                    help="use random weights (cycle studies of models without shipped weights)")
-    p.add_argument("--selection", help="selection JSON from `flexiq select` (default: range priority)")
-    p.add_argument("--ratios", default="0,0.25,0.5,0.75,1", help="ratios to tabulate max4 for")
+    p.add_argument("--selection", help="selection JSON from `flexiq select` (default: a "
+                                       "range-priority selection made here for --ratios)")
+    p.add_argument("--ratios", default=None, help="ratios to tabulate max4 for (default: the "
+                                                  "selection's ladder, or 0,0.25,0.5,0.75,1)")
     p.add_argument("--batch", type=int, default=1, help="batch size the program is built for")
     p.add_argument("--calib", type=int, default=256, help="calibration images")
     p.add_argument("--data", default="auto", choices=["auto", "synthetic"],
@@ -72,20 +74,27 @@ def run(args) -> int:
     from experiments.data import calibration_batches
     from npu_sim import NPUConfig
 
-    ratios = parse_ratios(args.ratios)
+    sel = quant.Selection.load(args.selection) if args.selection else None
+    ratios = parse_ratios(args.ratios) if args.ratios else (
+        list(sel.ratios) if sel else [0.0, 0.25, 0.5, 0.75, 1.0])
+    cfg = NPUConfig.from_toml(args.npu_config) if args.npu_config else NPUConfig()
     model, name = load_model(args.model, args.arch, args.random_weights)
     data = args.data
     if name is None:
         raise ConfigError("a whole-module checkpoint needs --arch to pick its calibration data")
     calib = calibration_batches(name, args.calib, data=data)
     qcfg = quant.QuantConfig(extraction=args.extraction, dynamic=args.dynamic,
-                             weight_shift=args.weight_shift)
+                             weight_shift=args.weight_shift, group_size=cfg.group_size)
     qm = quant.quantize(model, calib, qcfg)
-    if args.selection:
-        qm.attach_selection(quant.Selection.load(args.selection))
+    if sel is None:  # ratios must mean something: range priority over the ratios asked for
+        sel = quant.select(qm, calib, method="range", ratios=ratios, progress=False)
+        print(f"note: no --selection given: using range priority for ratios "
+              f"{', '.join(f'{r:g}' for r in sel.ratios)} (4-bit MAC shares)")
+    qm.attach_selection(sel)
     example = torch.cat(calib)[: args.batch]
-    cfg = NPUConfig.from_toml(args.npu_config) if args.npu_config else None
     prog = compiler.compile(qm, example, config=cfg, ratios=ratios, name=name)
+    prog.meta["selection"] = {"method": sel.method, "ratios": [float(r) for r in sel.ratios],
+                              "file": args.selection}
     prog.meta["example_input"] = np.asarray(compiler.encode_input(prog, example)).tolist() \
         if example.numel() <= 4096 else None
     prog.save(args.output)

@@ -89,6 +89,8 @@ def run_select(args) -> int:
                        checkpoint=ckpt, resume=args.resume, progress=not args.quiet)
     sel.meta.update(model=args.model, wall_seconds=round(time.perf_counter() - t0, 2))
     sel.save(args.output)
+    if ckpt and os.path.exists(ckpt):  # done: a leftover checkpoint would block the next run
+        os.remove(ckpt)
     print(sel.summary())
     print(f"wrote {args.output} ({time.perf_counter() - t0:.1f} s)")
     return 0

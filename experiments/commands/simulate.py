@@ -22,6 +22,10 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
+#: Version of the `--json` object (docs/file_formats.md); raised when a field changes meaning.
+JSON_FORMAT_VERSION = 1
+
+
 def summarize(prog, res, ratio) -> dict:
     """The report of one run: totals, REORDER share, per-layer cycles."""
     reorder = set(prog.meta.get("reorder_layers", []))
@@ -30,6 +34,7 @@ def summarize(prog, res, ratio) -> dict:
     re_cycles = sum(d["cycles"] for d in layers
                     if d["name"] in reorder or d["name"].startswith("reorder_"))
     return {
+        "format_version": JSON_FORMAT_VERSION,
         "model": prog.meta.get("model"),
         "ratio": ratio,
         "total_cycles": int(res.cycles),
@@ -44,12 +49,13 @@ def summarize(prog, res, ratio) -> dict:
 
 
 def run(args) -> int:
-    import compiler
     import npu_sim
 
     prog = npu_sim.Program.load(args.program)
-    if args.input:
-        x = compiler.encode_input(prog, np.load(args.input))
+    if args.input:  # float model input (encoded by simulate) or integer codes
+        from experiments.args import load_input_array
+
+        x = load_input_array(args.input)
     elif prog.meta.get("example_input") is not None:
         x = np.asarray(prog.meta["example_input"])
     else:
@@ -57,6 +63,10 @@ def run(args) -> int:
         x = np.zeros(shape, dtype=np.int64)
     if not 0 <= args.ratio <= 1:
         raise ConfigError(f"--ratio must lie in [0, 1], got {args.ratio}")
+    if args.trace:
+        from experiments.args import check_output_file
+
+        check_output_file(args.trace, "--trace")
     res = npu_sim.simulate(prog, x, ratio=args.ratio, mode=args.mode)
     rep = summarize(prog, res, args.ratio)
     if args.trace:

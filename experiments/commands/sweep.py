@@ -68,6 +68,7 @@ def options_from_args(args, methods=None):
         sim_images=args.sim_images, simulate=not args.no_sim,
         pretrained=not args.random_weights, weights=args.weights,
         data="synthetic" if args.synthetic_data else "auto", search=search, npu_config=npu,
+        quant_base={"group_size": npu["group_size"]} if npu else {},
         progress=not args.quiet, fresh=args.fresh)
 
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..errors import ConfigError, DataMissingError
+from ..errors import ConfigError, DataMissingError, SelectionFileError
 
 FORMAT = "flexiq-selection"
 VERSION = 1
@@ -97,7 +97,22 @@ class Selection:
         }
 
     @classmethod
-    def from_dict(cls, d: dict) -> Selection:
+    def from_dict(cls, d: dict, where: str = "selection") -> Selection:
+        """Build and check a selection; ``SelectionFileError`` for anything malformed."""
+        try:
+            return cls._from_dict(d)
+        except SelectionFileError as e:
+            raise SelectionFileError(f"{where}: {e}") from None
+        except ConfigError as e:
+            raise SelectionFileError(f"{where}: {e}") from None
+        except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as e:
+            what = f"missing field {e}" if isinstance(e, KeyError) else f"{type(e).__name__}: {e}"
+            raise SelectionFileError(f"{where}: malformed selection ({what})") from None
+
+    @classmethod
+    def _from_dict(cls, d: dict) -> Selection:
+        if not isinstance(d, dict):
+            raise SelectionFileError(f"expected a JSON object, got {type(d).__name__}")
         if d.get("format") != FORMAT:
             raise ConfigError(f"not a FlexiQ selection file (format {d.get('format')!r})")
         if int(d.get("version", 0)) > VERSION:
@@ -108,19 +123,35 @@ class Selection:
                   seed=d.get("seed"), budget=d.get("budget", "macs"),
                   group_sizes={k: int(v) for k, v in d.get("group_sizes", {}).items()},
                   meta=d.get("meta", {}))
+        if not isinstance(sel.meta, dict):
+            raise SelectionFileError("'meta' must be an object")
+        for lv in sel.levels:
+            if not isinstance(lv.get("ratio"), (int, float)) or not 0 <= lv["ratio"] <= 1:
+                raise SelectionFileError(f"level ratio {lv.get('ratio')!r} is not in [0, 1]")
+        if sorted(float(lv["ratio"]) for lv in sel.levels) != sorted(sel.ratios):
+            raise SelectionFileError(f"levels {[lv['ratio'] for lv in sel.levels]} do not match "
+                                     f"ratios {sel.ratios}")
+        for name, g in sel.group_sizes.items():
+            if g <= 0:
+                raise SelectionFileError(f"group size of '{name}' is {g}, not positive")
         sel.check()
         return sel
 
     def save(self, path: str) -> None:
-        """Write atomically (temporary file, then rename)."""
+        """Write atomically (temporary file, then rename; removed on an interrupt)."""
         path = os.fspath(path)
         d = os.path.dirname(os.path.abspath(path))
         os.makedirs(d, exist_ok=True)
         tmp = f"{path}.tmp.{os.getpid()}"
-        with open(tmp, "w") as f:
-            json.dump(self.to_dict(), f, indent=1)
-            f.write("\n")
-        os.replace(tmp, path)
+        try:
+            with open(tmp, "w") as f:
+                json.dump(self.to_dict(), f, indent=1)
+                f.write("\n")
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+            raise
 
     @classmethod
     def load(cls, path: str) -> Selection:
@@ -130,9 +161,11 @@ class Selection:
         try:
             with open(path) as f:
                 d = json.load(f)
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"selection file {path!r} is not valid JSON: {exc}") from exc
-        return cls.from_dict(d)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise SelectionFileError(f"selection file {path!r} is not valid JSON: {exc}") from None
+        except OSError as exc:
+            raise SelectionFileError(f"selection file {path!r}: {exc.strerror}") from None
+        return cls.from_dict(d, where=f"selection file {path!r}")
 
     def summary(self) -> str:
         lines = [f"selection: method={self.method} seed={self.seed} budget={self.budget}"]
