@@ -22,6 +22,7 @@ COMMAND_MODULES = [
     "experiments.commands.serve_sim",
     "experiments.commands.cycles",
     "experiments.commands.select",
+    "experiments.commands.scalesim",
 ]
 
 
