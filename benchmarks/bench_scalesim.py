@@ -65,6 +65,7 @@ def run_ours(cfg_path, topo_path, kind, out, repeat):
 
 
 def run_scalesim(py, cfg_path, topo_path, kind, out):
+    os.makedirs(out, exist_ok=True)
     layout = os.path.join(out, "layout.csv")
     with open(layout, "w") as f:
         f.write("Layer name,\n")  # SCALE-Sim opens a layout file; custom layouts are off

@@ -12,7 +12,8 @@ that value. Everything else follows from the fold shapes:
 * overall utilization: ``T * K * N / (total cycles * R * C)``;
 * SRAM reads/writes: IFMAP ``ceil(N/C) * T * K``, filter ``K * N``, OFMAP ``ceil(K/R) * T * N``,
   their first and last cycles from the fold layout (IFMAP and filter reads are served one
-  cycle after their demand, as in SCALE-Sim's buffers).
+  cycle after their demand, as in SCALE-Sim's buffers; the IFMAP's last read skips window
+  elements past the IFMAP edge, which SCALE-Sim's rounded-up output size creates).
 
 DRAM traffic depends on SCALE-Sim's buffer model and is not reproduced (those report
 fields are left empty). See docs/scalesim.md.
@@ -60,6 +61,21 @@ class LayerReport:
         return self.ofmap_sram_writes / self.total_cycles
 
 
+def _last_ifmap_demand(layer: Layer, k0: int) -> int:
+    """Largest ``t + j`` over the IFMAP elements inside the IFMAP, for window columns
+    ``k0 + j`` of the last K fold. SCALE-Sim rounds the output size up, so a last window can
+    reach past the IFMAP edge; those elements are not read (its operand holds -1 there)."""
+    per_row = layer.filt_w * layer.channels
+    eh, ew = layer.ofmap_h, layer.ofmap_w
+    best = 0
+    for col in range(k0, layer.gemm_k):
+        c_row, c_col = col // per_row, col % per_row // layer.channels
+        t = (min(eh - 1, (layer.ifmap_h - 1 - c_row) // layer.stride_h) * ew
+             + min(ew - 1, (layer.ifmap_w - 1 - c_col) // layer.stride_w))
+        best = max(best, t + col - k0)
+    return best
+
+
 def layer_report(layer: Layer, R: int, C: int) -> LayerReport:
     """Report values of one layer on an ``R x C`` weight-stationary array."""
     T, K, N = layer.gemm_m, layer.gemm_k, layer.gemm_n
@@ -68,7 +84,7 @@ def layer_report(layer: Layer, R: int, C: int) -> LayerReport:
     P = 2 * R + C + T - 2
     cycles = fold_cycles(F, T, R, C, scalesim=True)  # F * P
     total = cycles - 1
-    k_last, n_last = K - (kf - 1) * R, N - (nf - 1) * C
+    n_last = N - (nf - 1) * C
     pes = R * C
     mapping = K * N / (F * pes)
     compute = K * N * T / (F * pes * (2 * R + 2 * C + T - 3))
@@ -83,7 +99,7 @@ def layer_report(layer: Layer, R: int, C: int) -> LayerReport:
         filter_sram_reads=K * N,
         ofmap_sram_writes=kf * T * N,
         ifmap_sram_start=R + 1,
-        ifmap_sram_stop=last + R + T + k_last - 1,
+        ifmap_sram_stop=last + R + 1 + _last_ifmap_demand(layer, (kf - 1) * R),
         filter_sram_start=R - min(R, K) + 1,
         filter_sram_stop=last + R,
         ofmap_sram_start=2 * R - 1,
