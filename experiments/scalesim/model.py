@@ -23,6 +23,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from npu_sim.folds import fold_cycles
 
 from .config import ScaleSimConfig
@@ -65,15 +67,16 @@ def _last_ifmap_demand(layer: Layer, k0: int) -> int:
     """Largest ``t + j`` over the IFMAP elements inside the IFMAP, for window columns
     ``k0 + j`` of the last K fold. SCALE-Sim rounds the output size up, so a last window can
     reach past the IFMAP edge; those elements are not read (its operand holds -1 there)."""
-    per_row = layer.filt_w * layer.channels
     eh, ew = layer.ofmap_h, layer.ofmap_w
-    best = 0
-    for col in range(k0, layer.gemm_k):
-        c_row, c_col = col // per_row, col % per_row // layer.channels
-        t = (min(eh - 1, (layer.ifmap_h - 1 - c_row) // layer.stride_h) * ew
-             + min(ew - 1, (layer.ifmap_w - 1 - c_col) // layer.stride_w))
-        best = max(best, t + col - k0)
-    return best
+    if (layer.ifmap_h - layer.filt_h) % layer.stride_h == 0 \
+            and (layer.ifmap_w - layer.filt_w) % layer.stride_w == 0:
+        return eh * ew - 1 + layer.gemm_k - 1 - k0  # every window inside the IFMAP
+    col = np.arange(k0, layer.gemm_k)
+    per_row = layer.filt_w * layer.channels
+    c_row, c_col = col // per_row, col % per_row // layer.channels
+    t = (np.minimum(eh - 1, (layer.ifmap_h - 1 - c_row) // layer.stride_h) * ew
+         + np.minimum(ew - 1, (layer.ifmap_w - 1 - c_col) // layer.stride_w))
+    return int((t + col - k0).max())
 
 
 def layer_report(layer: Layer, R: int, C: int) -> LayerReport:

@@ -209,3 +209,20 @@ def test_compile_writes_topology_csv(tmp_path, capsys):
     assert main(["scalesim", "-c", os.path.join(FIX, "configs", "ws_8x8.cfg"), "-t", str(topo),
                  "-p", str(out), "--quiet"]) == 0
     assert len((out / "ws_8x8" / "COMPUTE_REPORT.csv").read_text().splitlines()) == 23
+
+
+@settings(max_examples=60, deadline=None)
+@given(h=st.integers(1, 12), w=st.integers(1, 12), fh=st.integers(1, 4), fw=st.integers(1, 4),
+       c=st.integers(1, 5), s=st.integers(1, 4), R=st.integers(1, 20))
+def test_ifmap_stop_cycle_equals_element_by_element(h, w, fh, fw, c, s, R):
+    fh, fw = min(fh, h), min(fw, w)
+    ly = Layer("c", h, w, fh, fw, c, 3, s, s)
+    K = ly.gemm_k
+    k0 = (-(-K // R) - 1) * R
+    best = max(t + col - k0
+               for t in range(ly.gemm_m) for col in range(k0, K)
+               if (t // ly.ofmap_w) * s + col // (fw * c) < h
+               and (t % ly.ofmap_w) * s + col % (fw * c) // c < w)
+    r = layer_report(ly, R, 4)
+    F, P = -(-K // R), 2 * R + 4 + ly.gemm_m - 2
+    assert r.ifmap_sram_stop == (F - 1) * P + R + 1 + best
