@@ -85,6 +85,8 @@ def main(argv=None) -> int:
     ap.add_argument("--layers", type=int, default=0,
                     help="first N layers only (0: the whole topology)")
     ap.add_argument("--repeat", type=int, default=20)
+    ap.add_argument("--keep-reports", metavar="DIR",
+                    help="copy SCALE-Sim's three reports to DIR (what the golden script keeps)")
     args = ap.parse_args(argv)
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -105,6 +107,16 @@ def main(argv=None) -> int:
         ref = run_scalesim(args.scalesim_python, os.path.abspath(args.c), os.path.abspath(topo),
                            args.i, os.path.join(tmp, "scalesim"))
         print(f"SCALE-Sim : {ref['seconds'] * 1e3:10.1f} ms, total cycles {sum(ref['cycles'])}")
+        if args.keep_reports:
+            import shutil
+
+            run = next(d for d in os.listdir(os.path.join(tmp, "scalesim"))
+                       if os.path.isdir(os.path.join(tmp, "scalesim", d)))
+            os.makedirs(args.keep_reports, exist_ok=True)
+            for name in ("COMPUTE_REPORT.csv", "BANDWIDTH_REPORT.csv",
+                         "DETAILED_ACCESS_REPORT.csv"):
+                shutil.copyfile(os.path.join(tmp, "scalesim", run, name),
+                                os.path.join(args.keep_reports, name))
         print(f"speed-up  : {ref['seconds'] / ours_s:,.0f}x")
         bad = [(ly.name, a, b) for ly, a, b in zip(layers, ours_cycles, ref["cycles"]) if a != b]
         if len(ref["cycles"]) != len(ours_cycles) or bad:
