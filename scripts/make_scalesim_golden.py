@@ -6,7 +6,11 @@ For every (config, topology) pair below, SCALE-Sim's ``COMPUTE_REPORT.csv``,
 ``flexiq scalesim`` with these files column by column (docs/scalesim.md).
 
     python scripts/make_scalesim_golden.py --make-venv     # once: /tmp/scalesim-venv
-    python scripts/make_scalesim_golden.py                 # all pairs (about 2 minutes)
+    python scripts/make_scalesim_golden.py --only small    # the small pairs (seconds)
+    flock /tmp/flexiq-cpu.lock python scripts/make_scalesim_golden.py --only resnet50  # minutes
+
+``benchmarks/bench_scalesim.py -c .../ws_128x128.cfg --keep-reports
+.../golden/ws_128x128__resnet50`` makes the same ResNet-50 files while it times SCALE-Sim.
 
 SCALE-Sim 3.0.0 needs NumPy < 2.4 (it converts 1-element arrays with ``int()``), so the
 venv pins it.
