@@ -23,6 +23,7 @@ COMMAND_MODULES = [
     "experiments.commands.cycles",
     "experiments.commands.select",
     "experiments.commands.dse",
+    "experiments.commands.scalesim",
 ]
 
 

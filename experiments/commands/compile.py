@@ -27,6 +27,9 @@ def register(sub) -> None:
     p.add_argument("--dynamic", action="store_true", help="dynamic (per-image) extraction")
     p.add_argument("--weight-shift", default="group", choices=["group", "weight"])
     p.add_argument("--npu-config", help="NPU configuration TOML")
+    p.add_argument("--topology-csv", metavar="FILE",
+                   help="also write the model's conv/linear layers as a SCALE-Sim topology "
+                        "(one image; see docs/scalesim.md)")
     p.set_defaults(func=run)
 
 
@@ -97,7 +100,18 @@ def run(args) -> int:
                               "file": args.selection}
     prog.meta["example_input"] = np.asarray(compiler.encode_input(prog, example)).tolist() \
         if example.numel() <= 4096 else None
+    topology = None
+    if args.topology_csv:  # built before anything is written: a refusal leaves no files
+        from experiments.scalesim import topology_text
+        from experiments.scalesim.export import model_topology
+
+        topology = topology_text(model_topology(model, example))
     prog.save(args.output)
+    if topology is not None:
+        from experiments.io import write_text
+
+        write_text(args.topology_csv, topology)
+        print(f"wrote {args.topology_csv}: SCALE-Sim topology (run with -i conv)")
     print(f"wrote {args.output}: {len(prog.instructions)} instructions, "
           f"{len(prog.max4_regs)} mixed-precision layers, ratios {sorted(prog.max4_tables, key=float)}")
     return 0
