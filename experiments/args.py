@@ -201,6 +201,8 @@ def preflight(args) -> None:
         (check_output_file if cmd in FILE_OUTPUT else check_output_dir)(out)
     if getattr(args, "trace", None):
         check_output_file(args.trace, "--trace")
+    if getattr(args, "topology_csv", None):
+        check_output_file(args.topology_csv, "--topology-csv")
     if getattr(args, "input", None):
         load_input_array(args.input)
     if cmd == "simulate" and getattr(args, "ratio", None) is not None \
