@@ -27,10 +27,17 @@ COLUMNS = [
     "n_images",        # images behind accuracy / agree_8bit / kl_8bit
     "eval_set",        # e.g. fashion-mnist-test, imagenet-photos
     "clock_ghz",
+    # 95 % bootstrap intervals over photos (ImageNet) or images (Fashion-MNIST)
+    "agree_8bit_lo", "agree_8bit_hi", "kl_8bit_lo", "kl_8bit_hi", "agree_fp32_lo", "agree_fp32_hi",
+    "n_photos",        # bootstrap units behind the fidelity columns
+    # busy cycles per op kind in the simulated run (queues overlap: they sum past `cycles`)
+    "cyc_depthwise", "cyc_pointwise", "cyc_conv", "cyc_fc", "cyc_vector", "cyc_reorder", "cyc_dma",
 ]
 KEY = ("model", "method", "ratio")
 DERIVED = ("latency_us", "speedup", "speedup_share")
-INT_COLUMNS = ("cycles", "reorder_cycles", "sim_bitexact", "sim_checked", "n_images")
+INT_COLUMNS = ("cycles", "reorder_cycles", "sim_bitexact", "sim_checked", "n_images", "n_photos",
+               "cyc_depthwise", "cyc_pointwise", "cyc_conv", "cyc_fc", "cyc_vector", "cyc_reorder",
+               "cyc_dma")
 STR_COLUMNS = ("model", "method", "acc_source", "eval_set")
 
 
