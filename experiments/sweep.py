@@ -202,9 +202,14 @@ def run_sweep(model_name: str, out_dir, opts: SweepOptions | None = None, *,
             quant_base=opts.quant_base, cache=qcache, progress=opts.progress,
             selection_path=os.path.join(out_dir, "selections", f"{model_name}__{_fs(method)}.json"))
         if refs.ref8 is None:
-            qm.set_ratio(0.0)
-            refs.ref8, _ = _run_logits(qm, fx, opts.batch, "8-bit reference", opts.progress)
-            refs.fp32 = _float_logits(qm, fx, opts.batch)
+            ref_qm = qm
+            if M.split(method)[0] == "int4_ptq":  # its ratio 0 is not the 8-bit model
+                ref_qm = M.prepare_qmodel("uniform_int4", model, calib, ratios, seed=opts.seed,
+                                          quant_base=opts.quant_base, cache=qcache,
+                                          progress=opts.progress)
+            ref_qm.set_ratio(0.0)
+            refs.ref8, _ = _run_logits(ref_qm, fx, opts.batch, "8-bit reference", opts.progress)
+            refs.fp32 = _float_logits(ref_qm, fx, opts.batch)
             refs.save()
         prog = None
         if opts.simulate:
