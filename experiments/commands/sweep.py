@@ -36,8 +36,9 @@ def register(sub) -> None:
     p.add_argument("name", help="registry model name")
     p.add_argument("--method", "--methods", dest="methods", action="append", default=None,
                    help="method(s), repeatable or comma-separated (default: all baselines and "
-                        "FlexiQ selections): uniform_int4, naive_msb, hawq, range, random, "
-                        "greedy, evolutionary; append +ft for finetuned")
+                        "FlexiQ selections): uniform_int4 (naive MSB at 100 %%), naive_msb, "
+                        "hawq, range, random, greedy, evolutionary; also int4_ptq (uniform INT4 "
+                        "PTQ from FP32, by name only); append +ft for finetuned")
     p.add_argument("-o", "--out", required=True, help="output directory")
     p.add_argument("--plot", action="store_true", help="also write the trade-off plot")
     add_common(p)
