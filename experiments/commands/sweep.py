@@ -79,7 +79,14 @@ def run(args) -> int:
     table = run_sweep(args.name, args.out, options_from_args(args))
     rows = [r for r in table.table() if r["model"] == args.name]
     print(format_table(rows))
-    print(f"table: {table.csv_path}\n       {table.json_path}")
+    import os
+
+    from experiments.io import write_text
+    from experiments.sweep_table import summary_markdown
+
+    summary = os.path.join(args.out, f"summary_{args.name}.md")
+    write_text(summary, summary_markdown(args.name, rows))
+    print(f"table: {table.csv_path}\n       {table.json_path}\nsummary: {summary}")
     if args.plot:
         from experiments.plotting import plot_sweep
 
