@@ -32,9 +32,9 @@ ACT_STEPS = np.arange(10, 101) / 100.0
 SAMPLES_PER_BATCH = 20_000
 
 
-def mse_weight_int4(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def mse_weight_int4(w: np.ndarray, min_scale=None) -> tuple[np.ndarray, np.ndarray]:
     """Per output channel: (codes in [-7, 7] shaped like ``w``, scales [N]) with the clipping
-    of least squared error."""
+    of least squared error; ``min_scale`` [N] floors the scales (bias codes must fit)."""
     w = np.asarray(w, dtype=np.float64)
     flat = w.reshape(w.shape[0], -1)
     mx = np.abs(flat).max(axis=1)
@@ -48,6 +48,8 @@ def mse_weight_int4(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         better = err < best_err
         best_err = np.where(better, err, best_err)
         best_s = np.where(better, s[:, 0], best_s)
+    if min_scale is not None:
+        best_s = np.maximum(best_s, np.asarray(min_scale, dtype=np.float64))
     codes = np.clip(np.rint(flat / best_s[:, None]), -W_LEVELS, W_LEVELS)
     return codes.reshape(w.shape).astype(np.int64), best_s
 
@@ -115,27 +117,37 @@ def int4_ptq_tables(qm, calib, *, seed: int = 0) -> tuple[dict, dict]:
     gm = qm.gm
     nodes = {n.name: n for n in gm.graph.nodes}
     mods = dict(gm.named_modules())
+    from quant.quantize import BIAS_LIMIT
+
     eligible = [k for k, L in qm.layers.items() if L.eligible]
-    weight_codes = {}
-    for name in eligible:
-        w = mods[nodes[name].target].weight.detach().numpy()
-        q, s4 = mse_weight_int4(w)
-        weight_codes[name] = (16 * q, s4 / 16.0)
     samples = _sample_inputs(qm, calib, eligible, seed)
     per_producer: dict = {}
+    producer_of: dict = {}
     for name in eligible:
         src = _producer(nodes[name].args[0], INHERIT_KINDS + ("relu", "relu6", "hardtanh"),
                         REQUANT_KINDS)
         if src is None or src.op == "placeholder" or name not in samples:
             continue
         per_producer.setdefault(src.name, []).append(samples[name])
-    act_ranges = {}
+        producer_of[name] = src.name
+    act_ranges, x_scale = {}, {}
     for src, parts in per_producer.items():
         v = np.concatenate(parts)
         signed = bool(qm.node_q[src].signed) if src in qm.node_q else bool(v.min() < 0)
         s4 = mse_act_scale_int4(v, signed)
         s8 = s4 / 16.0
         act_ranges[src] = (-127.0 * s8, 127.0 * s8) if signed else (0.0, 255.0 * s8)
+        x_scale[src] = s8
+    weight_codes = {}
+    for name in eligible:
+        mod = mods[nodes[name].target]
+        w = mod.weight.detach().numpy()
+        b = mod.bias.detach().numpy() if mod.bias is not None else np.zeros(w.shape[0])
+        xs = x_scale.get(producer_of.get(name), qm.layers[name].x_scale)
+        # as in the 8-bit rule: a near-zero channel with a real bias (BatchNorm folding) gets
+        # a scale floor so that its bias code stays far inside int32
+        q, s4 = mse_weight_int4(w, 16.0 * np.abs(b.astype(np.float64)) / (xs * BIAS_LIMIT))
+        weight_codes[name] = (16 * q, s4 / 16.0)
     return act_ranges, weight_codes
 
 
