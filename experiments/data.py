@@ -1,9 +1,12 @@
 """Calibration and evaluation data per model, from the registry's data set.
 
 Fashion-MNIST models: calibration on the first images of a seeded shuffle of the train split,
-evaluation on the test split (``limit`` keeps its first images). ImageNet models: calibration
-on the photo pool (five crops per photo), accuracy on the 20 labelled ImageNet photos, and
-agreement with FP32 on the photo pool (centre crops). ``synthetic`` data (seeded noise,
+evaluation on the test split (``limit`` keeps its first images). ImageNet models: the photo
+pool (models/datasets/photo_list.txt) is split by photo (scene) into a calibration side and an
+evaluation side; calibration uses the calibration side's views (crops and mirror images),
+view by view; agreement / KL with 8 bits and FP32 use the evaluation side's views, with
+each view's photo id for bootstrap intervals; top-1 accuracy uses the 20 labelled ImageNet
+photos (which sit on the evaluation side of the pool too). ``synthetic`` data (seeded noise,
 random labels) is for tests and cycle studies only; its accuracy means nothing.
 """
 
@@ -11,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from quant.errors import ConfigError
@@ -21,12 +25,24 @@ class EvalSet:
     name: str
     x: torch.Tensor  # inputs for accuracy and fidelity to 8 bits
     labels: torch.Tensor | None
-    pool: torch.Tensor | None = None  # extra unlabelled inputs (FP32 agreement, fidelity)
+    pool: torch.Tensor | None = None  # unlabelled inputs for the fidelity metrics
+    pool_photo: np.ndarray | None = None  # [len(pool)] photo id of each pool view
 
     @property
     def fidelity_x(self) -> torch.Tensor:
-        """Inputs for agreement/KL against 8 bits: the labelled set plus the pool."""
-        return self.x if self.pool is None else torch.cat([self.x, self.pool])
+        """Inputs for agreement/KL against 8 bits and FP32: the pool, else the labelled set."""
+        return self.x if self.pool is None else self.pool
+
+    @property
+    def fidelity_groups(self) -> np.ndarray:
+        """Bootstrap unit of each fidelity row: its photo (pool) or itself."""
+        if self.pool is None:
+            return np.arange(len(self.x))
+        return np.asarray(self.pool_photo)
+
+    @property
+    def n_units(self) -> int:
+        return len(np.unique(self.fidelity_groups))
 
 
 def dataset_of(model_name: str) -> str:
@@ -52,9 +68,9 @@ def calibration_batches(model_name: str, n: int = 256, *, batch: int = 64, seed:
         idx = np.random.default_rng(seed).permutation(len(images))[:n]
         x = normalize_images(images[np.sort(idx)])
     else:
-        from models.datasets import photo_pool
+        from models.datasets.photo_pool import photo_views
 
-        x = photo_pool(model_name, crops="five")[:n]
+        x = photo_views(model_name, "calib", seed=seed).view_major().x[:n]
     return [x[i:i + batch] for i in range(0, len(x), batch)]
 
 
@@ -73,12 +89,15 @@ def evaluation_set(model_name: str, *, limit: int | None = None, data: str = "au
         n = len(images) if limit is None else min(int(limit), len(images))
         return EvalSet("fashion-mnist-test" + (f"[:{n}]" if n < len(images) else ""),
                        normalize_images(images[:n]), torch.as_tensor(labels[:n].astype("int64")))
-    from models.datasets import imagenet_photos, photo_pool
+    from models.datasets import imagenet_photos
+    from models.datasets.photo_pool import photo_views
 
     x, y = imagenet_photos(model_name)
     if limit is not None:
         x, y = x[:limit], y[:limit]
-    return EvalSet("imagenet-photos", x, y, pool=photo_pool(model_name, crops="center"))
+    pool = photo_views(model_name, "eval", seed=seed)
+    return EvalSet(f"imagenet-photos+pool{pool.n_photos}x{len(pool.x) // pool.n_photos}", x, y,
+                   pool=pool.x, pool_photo=pool.photo)
 
 
 def _kind(model_name: str, data: str) -> str:

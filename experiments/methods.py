@@ -4,7 +4,11 @@ A method is a quantizer configuration plus a rule for which channels run in 4 bi
 ratio:
 
 =================  ====================================================================
-``uniform_int4``   uniform INT4 PTQ: naive extraction, only ratios 0 and 1 (all layers)
+``int4_ptq``       uniform INT4 PTQ from FP32 (experiments/int4_ptq.py): 4-bit per-channel
+                   weights and 4-bit activations, MSE-searched clipping; ratios 0 and 1
+``uniform_int4``   "naive MSB at 100 %": the 8-bit model with every eligible channel's top
+                   4 bits (naive extraction), only ratios 0 and 1 (the key keeps its old
+                   name so earlier sweep tables stay valid; ``LABELS`` gives the display name)
 ``naive_msb``      FlexiQ range-priority selection, naive (top-4-bit) extraction
 ``hawq``           layer-wise mixed precision at the same MAC budget (experiments/baselines.py)
 ``range``          FlexiQ, default channel priority (no search)
@@ -24,9 +28,19 @@ import os
 
 from quant.errors import ConfigError, FlexiQError
 
-BASE_METHODS = ("uniform_int4", "naive_msb", "hawq", "range", "random", "greedy", "evolutionary")
+BASE_METHODS = ("uniform_int4", "naive_msb", "hawq", "range", "random", "greedy", "evolutionary",
+                "int4_ptq")
 SEARCH_METHODS = ("range", "random", "greedy", "evolutionary")
-DEFAULT_METHODS = BASE_METHODS
+DEFAULT_METHODS = BASE_METHODS[:-1]  # int4_ptq quantizes twice: ask for it by name
+ALL_OR_NOTHING = ("uniform_int4", "int4_ptq")  # measured at ratios 0 and 1 only
+#: names for tables and plots
+LABELS = {"uniform_int4": "naive MSB at 100 %", "int4_ptq": "uniform INT4 PTQ (from FP32)",
+          "naive_msb": "naive MSB", "hawq": "layer-wise (HAWQ-style)", "range": "FlexiQ range"}
+
+
+def label(method: str) -> str:
+    base, ft = split(method)
+    return LABELS.get(base, base) + (" +ft" if ft else "")
 
 
 def split(method: str) -> tuple[str, bool]:
@@ -50,7 +64,7 @@ def validate(methods) -> list[str]:
 def method_ratios(method: str, ratios) -> list[float]:
     """The ratios a method is measured at (uniform INT4 has only all-8 and all-4)."""
     base, _ = split(method)
-    if base == "uniform_int4":
+    if base in ALL_OR_NOTHING:
         return [r for r in ratios if r in (0.0, 1.0)]
     return list(ratios)
 
@@ -59,7 +73,7 @@ def quant_config(method: str, base_config: dict | None = None):
     from quant import QuantConfig
 
     d = dict(base_config or {})
-    if split(method)[0] in ("uniform_int4", "naive_msb"):
+    if split(method)[0] in ("uniform_int4", "naive_msb", "int4_ptq"):
         d["extraction"] = "naive"
     return QuantConfig.from_dict(d)
 
@@ -126,7 +140,7 @@ def build_selection(method: str, qmodel, calib, ratios, *, seed: int = 0, search
                     progress: bool = False, checkpoint: str | None = None):
     """The selection object for ``method`` (None: the quantizer's own uniform rule)."""
     base, _ = split(method)
-    if base == "uniform_int4":
+    if base in ALL_OR_NOTHING:
         return None
     if base == "hawq":
         from .baselines import hawq_selection
@@ -157,9 +171,15 @@ def prepare_qmodel(method: str, model, calib, ratios, *, seed: int = 0, search: 
     import quant
 
     cfg = quant_config(method, quant_base)
-    key = repr(sorted(cfg.to_dict().items()))
+    key = repr(sorted(cfg.to_dict().items())) + ("int4_ptq" if split(method)[0] == "int4_ptq" else "")
     if cache is not None and key in cache:
         qm = copy.deepcopy(cache[key])
+    elif split(method)[0] == "int4_ptq":
+        from .int4_ptq import int4_ptq_quantize
+
+        qm = int4_ptq_quantize(model, calib, cfg, seed=seed, progress=progress)
+        if cache is not None:
+            cache[key] = copy.deepcopy(qm)
     else:
         qm = quant.quantize(model, calib, cfg, progress=progress)
         if cache is not None:

@@ -117,3 +117,37 @@ def output_codes(result, program=None) -> np.ndarray:
 def reorder_cycles(result) -> int:
     by_op = (result.stats or {}).get("by_op", {})
     return int(by_op.get("REORDER", {}).get("cycles", 0))
+
+
+#: op kinds of the cycle breakdown (sweep columns ``cyc_<kind>``)
+BREAKDOWN = ("depthwise", "pointwise", "conv", "fc", "vector", "reorder", "dma")
+
+
+def layer_kind(layer) -> str:
+    """depthwise (grouped conv), pointwise (1x1 dense conv), conv (other dense), fc (Linear)."""
+    if layer.kind == "linear":
+        return "fc"
+    if layer.groups != 1:
+        return "depthwise"
+    return "pointwise" if tuple(layer.kernel) == (1, 1) else "conv"
+
+
+def cycle_breakdown(result, qmodel) -> dict:
+    """Busy cycles of one simulated run per op kind: the compute-queue (PE array) cycles of
+    each GEMM kind, vector-unit cycles other than REORDER, REORDER, and DMA (load + store
+    queues). The queues overlap in time, so these add up to more than ``cycles``."""
+    out = {f"cyc_{k}": 0 for k in BREAKDOWN}
+    for ly in result.layers:
+        gemm = qmodel.layers.get(ly["name"])
+        if gemm is not None:
+            out[f"cyc_{layer_kind(gemm)}"] += int(ly.get("compute", 0))
+        out["cyc_vector"] += int(ly.get("vector", 0))
+        out["cyc_dma"] += int(ly.get("load", 0)) + int(ly.get("store", 0))
+    stats = result.stats or {}
+    reorder = reorder_cycles(result)
+    out["cyc_reorder"] = reorder
+    out["cyc_vector"] = max(0, int(stats.get("by_queue", {}).get("vector", {}).get("busy", 0)) - reorder)
+    queues = stats.get("by_queue", {})
+    if queues:
+        out["cyc_dma"] = int(queues.get("load", {}).get("busy", 0)) + int(queues.get("store", {}).get("busy", 0))
+    return out

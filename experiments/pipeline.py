@@ -16,7 +16,7 @@ from . import io
 from . import methods as M
 from .plotting import plot_sweep
 from .sweep import SweepOptions, run_sweep
-from .sweep_table import format_table
+from .sweep_table import format_table, summary_markdown
 
 PIPELINE_SEARCH = {"population": 8, "generations": 5}
 
@@ -35,8 +35,8 @@ def run_pipeline(model_name: str, out_dir, opts: SweepOptions, *, echo=print) ->
     plots = plot_sweep(rows, out_dir) if any(r.get("cycles") is not None for r in rows) else []
     text = format_table(rows)
     summary = os.path.join(out_dir, "summary.md")
-    io.write_text(summary, f"# FlexiQ pipeline: {model_name}\n\n{text}\n\n"
-                           + "".join(f"![trade-off]({os.path.basename(p)})\n" for p in plots))
+    io.write_text(summary, summary_markdown(model_name, rows) + "\n"
+                  + "".join(f"![trade-off]({os.path.basename(p)})\n" for p in plots))
     echo(text)
     echo(f"\ntable:   {table.csv_path}\n         {table.json_path}")
     for p in plots:

@@ -12,7 +12,8 @@ from .sweep_table import parse_row
 
 # label, colour, marker, line style per method (unknown methods get the default cycle)
 STYLE = {
-    "uniform_int4": ("uniform INT4 PTQ", "black", "X", ""),
+    "uniform_int4": ("naive MSB at 100 %", "black", "X", ""),
+    "int4_ptq": ("uniform INT4 PTQ (from FP32)", "dimgray", "P", ""),
     "naive_msb": ("naive MSB extraction", "tab:gray", "v", ":"),
     "hawq": ("layer-wise (HAWQ-style)", "tab:brown", "s", "--"),
     "range": ("FlexiQ range priority", "tab:cyan", "o", "-"),
@@ -73,7 +74,7 @@ def plot_sweep(rows: list[dict], out_dir, *, prefix: str = "tradeoff") -> list[s
                 label, color, marker, ls = method_style(method)
                 ax.plot(x, y, linestyle=ls or "none", marker=marker, color=color, label=label,
                         markersize=9 if marker in "*X" else 6)
-                if method in ("evolutionary", "range", "uniform_int4"):
+                if method in ("evolutionary", "range", "uniform_int4", "int4_ptq"):
                     for xi, yi, r in zip(x, y, pts):
                         ax.annotate(f"{100 * r['ratio']:g}%", (xi, yi), textcoords="offset points",
                                     xytext=(4, 4), fontsize=7, color=color)

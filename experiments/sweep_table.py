@@ -27,10 +27,17 @@ COLUMNS = [
     "n_images",        # images behind accuracy / agree_8bit / kl_8bit
     "eval_set",        # e.g. fashion-mnist-test, imagenet-photos
     "clock_ghz",
+    # 95 % bootstrap intervals over photos (ImageNet) or images (Fashion-MNIST)
+    "agree_8bit_lo", "agree_8bit_hi", "kl_8bit_lo", "kl_8bit_hi", "agree_fp32_lo", "agree_fp32_hi",
+    "n_photos",        # bootstrap units behind the fidelity columns
+    # busy cycles per op kind in the simulated run (queues overlap: they sum past `cycles`)
+    "cyc_depthwise", "cyc_pointwise", "cyc_conv", "cyc_fc", "cyc_vector", "cyc_reorder", "cyc_dma",
 ]
 KEY = ("model", "method", "ratio")
 DERIVED = ("latency_us", "speedup", "speedup_share")
-INT_COLUMNS = ("cycles", "reorder_cycles", "sim_bitexact", "sim_checked", "n_images")
+INT_COLUMNS = ("cycles", "reorder_cycles", "sim_bitexact", "sim_checked", "n_images", "n_photos",
+               "cyc_depthwise", "cyc_pointwise", "cyc_conv", "cyc_fc", "cyc_vector", "cyc_reorder",
+               "cyc_dma")
 STR_COLUMNS = ("model", "method", "acc_source", "eval_set")
 
 
@@ -222,3 +229,69 @@ def format_table(rows: list[dict], columns=("model", "method", "ratio", "accurac
              "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
     lines += ["| " + " | ".join(v.ljust(w) for v, w in zip(b, widths)) + " |" for b in body]
     return "\n".join(lines)
+
+
+BREAKDOWN_COLUMNS = ("cyc_depthwise", "cyc_pointwise", "cyc_conv", "cyc_fc", "cyc_vector",
+                     "cyc_reorder", "cyc_dma")
+
+
+def format_fidelity(rows: list[dict]) -> str:
+    """Markdown: the fidelity metrics with their 95 % bootstrap intervals."""
+    from .methods import label
+
+    def pct(r, c):
+        v, lo, hi = r.get(c), r.get(f"{c}_lo"), r.get(f"{c}_hi")
+        if v is None:
+            return "-"
+        ci = f" [{100 * lo:.1f}, {100 * hi:.1f}]" if lo is not None and hi is not None else ""
+        return f"{100 * v:.1f} %{ci}"
+
+    def kl(r):
+        v, lo, hi = r.get("kl_8bit"), r.get("kl_8bit_lo"), r.get("kl_8bit_hi")
+        if v is None:
+            return "-"
+        return f"{v:.3f}" + (f" [{lo:.3f}, {hi:.3f}]" if lo is not None and hi is not None else "")
+
+    lines = ["| method | ratio | 4-bit MACs | top-1 acc | agree 8-bit [95 % CI] | agree FP32 [95 % CI] "
+             "| KL to 8-bit [95 % CI] | photos / views |", "|---|---:|---:|---:|---|---|---|---|"]
+    for r in rows:
+        acc = "-" if r.get("accuracy") is None else f"{100 * r['accuracy']:.0f} %"
+        mac = "-" if r.get("mac4_share") is None else f"{100 * r['mac4_share']:.0f} %"
+        lines.append(f"| {label(r['method'])} | {float(r['ratio']):g} | {mac} | {acc} | "
+                     f"{pct(r, 'agree_8bit')} | {pct(r, 'agree_fp32')} | {kl(r)} | "
+                     f"{r.get('n_photos') or '-'} / {r.get('n_images') or '-'} |")
+    return "\n".join(lines)
+
+
+def format_breakdown(rows: list[dict]) -> str:
+    """Markdown: simulated cycles per op kind (busy cycles of the unit doing it, and their
+    share of the run's total cycles; units overlap, so shares add up to more than 100 %)."""
+    from .methods import label
+
+    kinds = [c[4:] for c in BREAKDOWN_COLUMNS]
+    lines = ["| method | ratio | cycles | speedup | " + " | ".join(kinds) + " |",
+             "|---|---:|---:|---:|" + "---:|" * len(kinds)]
+    for r in rows:
+        cyc = r.get("cycles")
+        if cyc is None or r.get("cyc_depthwise") is None:
+            continue
+        sp = r.get("speedup")
+        cells = [f"{int(r[c]):,} ({100 * r[c] / cyc:.0f} %)" for c in BREAKDOWN_COLUMNS]
+        lines.append(f"| {label(r['method'])} | {float(r['ratio']):g} | {int(cyc):,} | "
+                     f"{'-' if sp is None else f'{sp:.3f}x'} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def summary_markdown(model: str, rows: list[dict]) -> str:
+    """The sweep summary: the main table, fidelity with intervals, cycles per op kind."""
+    parts = [f"# Sweep summary: {model}", "", format_table(rows), "",
+             "## Fidelity (95 % bootstrap intervals over photos)", "", format_fidelity(rows)]
+    bd = format_breakdown(rows)
+    if bd.count("\n") > 1:
+        parts += ["", "## Simulated cycles per op kind (batch 1)", "",
+                  "Busy cycles of the unit doing each kind of work, and their share of the run's "
+                  "cycles (the load/compute/vector/store queues overlap, so shares add past 100 %). "
+                  "depthwise / pointwise (1x1) / conv (other dense) / fc: PE-array (compute queue) "
+                  "cycles of those GEMMs; vector: vector unit without REORDER; dma: load + store queues.",
+                  "", bd]
+    return "\n".join(parts) + "\n"

@@ -14,7 +14,7 @@ from . import int_ops
 from .calibration import calibrate
 from .capture import GEMM_KINDS, prepare, source_of
 from .config import QuantConfig
-from .errors import UnsupportedOpError
+from .errors import ConfigError, UnsupportedOpError
 from .layers import GemmLayer, NodeQ
 from .priority import lowering_error, priority_order
 from .rounding import code_range, quantize_multiplier
@@ -62,8 +62,14 @@ def quantize_weights(w: np.ndarray, min_scale=None):
 
 
 def quantize(model: nn.Module, calib_data, config: QuantConfig | None = None, *,
-             progress: bool = True) -> QuantizedModel:
-    """Quantize ``model`` to 8 bits with mixed 4-bit capable GEMMs (ratio starts at 0)."""
+             progress: bool = True, act_ranges: dict | None = None,
+             weight_codes: dict | None = None) -> QuantizedModel:
+    """Quantize ``model`` to 8 bits with mixed 4-bit capable GEMMs (ratio starts at 0).
+
+    ``act_ranges`` {node: (lo, hi)} replaces the calibrated range of those nodes' outputs, and
+    ``weight_codes`` {layer: (codes, scales)} a GEMM's per-output-channel int8 weights (codes
+    in [-127, 127], the module's layout): hooks for baselines that choose their own clipping
+    (experiments/int4_ptq.py). Everything downstream (biases, multipliers, adds) follows."""
     config = config or QuantConfig()
     config.validate()
     gm = prepare(model)
@@ -87,6 +93,8 @@ def quantize(model: nn.Module, calib_data, config: QuantConfig | None = None, *,
             if stat_name not in stats:
                 raise UnsupportedOpError(f"node '{n.name}' ({kind}, {source_of(n)}) produced no float tensor")
             lo, hi = stats[stat_name].range(config.observer)
+            if act_ranges and n.name in act_ranges:
+                lo, hi = (float(v) for v in act_ranges[n.name])
             scale, signed = int_ops.act_scale(lo, hi)
             clo, chi = int_ops.out_clamp(signed, n.meta.get("act"), scale)
             q = NodeQ(scale, signed, clo, chi, n.meta.get("act"))
@@ -126,17 +134,24 @@ def quantize(model: nn.Module, calib_data, config: QuantConfig | None = None, *,
         elif kind in GEMM_KINDS:
             layers[n.name] = _gemm_layer(n, mods[n.target], scale_of[src.name], q, chan[n.name],
                                          shapes[n.name], config, n is gemm_nodes[0],
-                                         n is gemm_nodes[-1])
+                                         n is gemm_nodes[-1], (weight_codes or {}).get(n.name))
     qm = QuantizedModel(gm, layers, node_q, config, shapes)
     qm.set_ratio(0.0)
     return qm
 
 
-def _gemm_layer(n, mod, in_q, out_q: NodeQ, cstats, out_shape, config, is_first, is_last):
+def _gemm_layer(n, mod, in_q, out_q: NodeQ, cstats, out_shape, config, is_first, is_last,
+                weights=None):
     x_scale, x_signed = in_q
     w = mod.weight.detach().numpy()
     b = mod.bias.detach().numpy() if mod.bias is not None else np.zeros(w.shape[0])
-    w_codes, w_scale = quantize_weights(w, np.abs(b.astype(np.float64)) / (x_scale * BIAS_LIMIT))
+    if weights is None:
+        w_codes, w_scale = quantize_weights(w, np.abs(b.astype(np.float64)) / (x_scale * BIAS_LIMIT))
+    else:
+        w_codes, w_scale = np.asarray(weights[0], dtype=np.int64), np.asarray(weights[1], np.float64)
+        if w_codes.shape != w.shape or w_scale.shape != (w.shape[0],) or np.abs(w_codes).max() > 127:
+            raise ConfigError(f"weight_codes for '{n.name}': codes {w_codes.shape} in [-127, 127] "
+                              f"and scales ({w.shape[0]},) expected")
     bias = np.rint(b.astype(np.float64) / (x_scale * w_scale)).astype(np.int64)
     m, s = int_ops.gemm_epilogue_tables(x_scale, w_scale, out_q.scale)
     clo, chi = code_range(x_signed)

@@ -10,6 +10,18 @@ if [ ! -f /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz ]; then
   $SUDO apt-get install -y -q dataset-fashion-mnist >/dev/null || {
     $SUDO apt-get update -q >/dev/null && $SUDO apt-get install -y -q dataset-fashion-mnist >/dev/null; }
 fi
+# Real photographs for the ImageNet photo pool (models/datasets/photo_list.txt): opencv-doc's
+# sample images (~96 MB download). The wallpaper packages the pool list reviews
+# (gnome-backgrounds, ukui-wallpapers, desktop-base: ~62 MB) hold no photographs in these
+# releases, so they are not installed. The pool works without any of them (it says which
+# source is missing).
+if [ ! -d /usr/share/doc/opencv-doc/examples/data ]; then
+  echo "[install] sample photos (Debian package opencv-doc)"
+  $SUDO apt-get install -y -q --no-install-recommends opencv-doc >/dev/null || {
+    $SUDO apt-get update -q >/dev/null && \
+      $SUDO apt-get install -y -q --no-install-recommends opencv-doc >/dev/null; } || \
+    echo "[install] opencv-doc not installed: the photo pool uses the Python packages' photos only"
+fi
 echo "[install] python packages"
 python3 -m pip install -q --disable-pip-version-check torch==2.13.0
 python3 -m pip install -q --disable-pip-version-check -e ".[test,photos,dse]"

@@ -36,8 +36,9 @@ def register(sub) -> None:
     p.add_argument("name", help="registry model name")
     p.add_argument("--method", "--methods", dest="methods", action="append", default=None,
                    help="method(s), repeatable or comma-separated (default: all baselines and "
-                        "FlexiQ selections): uniform_int4, naive_msb, hawq, range, random, "
-                        "greedy, evolutionary; append +ft for finetuned")
+                        "FlexiQ selections): uniform_int4 (naive MSB at 100 %%), naive_msb, "
+                        "hawq, range, random, greedy, evolutionary; also int4_ptq (uniform INT4 "
+                        "PTQ from FP32, by name only); append +ft for finetuned")
     p.add_argument("-o", "--out", required=True, help="output directory")
     p.add_argument("--plot", action="store_true", help="also write the trade-off plot")
     add_common(p)
@@ -79,7 +80,14 @@ def run(args) -> int:
     table = run_sweep(args.name, args.out, options_from_args(args))
     rows = [r for r in table.table() if r["model"] == args.name]
     print(format_table(rows))
-    print(f"table: {table.csv_path}\n       {table.json_path}")
+    import os
+
+    from experiments.io import write_text
+    from experiments.sweep_table import summary_markdown
+
+    summary = os.path.join(args.out, f"summary_{args.name}.md")
+    write_text(summary, summary_markdown(args.name, rows))
+    print(f"table: {table.csv_path}\n       {table.json_path}\nsummary: {summary}")
     if args.plot:
         from experiments.plotting import plot_sweep
 

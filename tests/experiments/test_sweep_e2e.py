@@ -61,6 +61,20 @@ def test_end_to_end_sweep_bitexact(tmp_path):
     assert r[("range", 1.0)]["speedup_share"] == 1.0
     assert r[("range", 1.0)]["mac4_share"] > 0.5
     assert (tmp_path / "programs" / "resnet20_fmnist__range.npz").exists()
+    for x in table.table():  # intervals bracket the value; cycles per op kind are filled
+        for c in ("agree_8bit", "kl_8bit", "agree_fp32"):
+            assert x[f"{c}_lo"] <= x[c] + 1e-12 and x[c] <= x[f"{c}_hi"] + 1e-12
+        assert x["n_photos"] == 6
+        assert x["cyc_conv"] > 0 and x["cyc_fc"] > 0 and x["cyc_depthwise"] == 0
+        assert x["cyc_dma"] > 0 and x["cyc_reorder"] == x["reorder_cycles"]
+
+
+def test_int4_ptq_rows_are_bit_exact_in_4bit_folds(tmp_path):
+    table = run_sweep("resnet20_fmnist", tmp_path, opts(methods=["int4_ptq"]), model=tiny())
+    rows = {float(r["ratio"]): r for r in table.table()}
+    assert set(rows) == {0.0, 1.0}
+    assert all(r["sim_bitexact"] == 1 for r in rows.values())
+    assert rows[1.0]["mac4_share"] > 0.5 and rows[1.0]["cycles"] < rows[0.0]["cycles"]
 
 
 def test_interrupted_sweep_resumes_and_skips_done_rows(tmp_path, monkeypatch):

@@ -58,3 +58,19 @@ def test_resume_reads_done_rows(tmp_path):
     for r in synthetic_rows()[3:]:
         t2.add(r)
     assert len(io.read_csv(tmp_path / "sweep.csv")) == 5
+
+
+def test_summary_shows_intervals_and_cycles_per_op_kind():
+    from experiments.sweep_table import summary_markdown
+
+    rows = add_derived(synthetic_rows("uniform_int4", (1000, 900, 800, 700, 600))[:1]
+                       + synthetic_rows("uniform_int4", (1000, 900, 800, 700, 600))[-1:])
+    for r in rows:
+        r.update(agree_8bit=0.5, agree_8bit_lo=0.4, agree_8bit_hi=0.6, n_photos=64, n_images=384,
+                 cyc_depthwise=640, cyc_pointwise=200, cyc_conv=10, cyc_fc=5, cyc_vector=100,
+                 cyc_reorder=7, cyc_dma=300)
+    text = summary_markdown("m", rows)
+    assert "naive MSB at 100 %" in text  # the display name of uniform_int4
+    assert "50.0 % [40.0, 60.0]" in text
+    assert "640 (64 %)" in text and "depthwise" in text  # 640 of 1000 cycles at ratio 0
+    assert "1.667x" in text  # 1000 / 600 at ratio 1
