@@ -156,6 +156,7 @@ def run_model(name, args, done, rows, out_dir, weights):
         sel = quant.select(qmodel(extraction, False), calib, method=method, ratios=ratios,
                            seed=args.seed, population=args.population, generations=args.generations,
                            fitness_batch=args.fitness_batch, progress=not args.quiet,
+                           search="exhaustive",  # the shipped Table 7 rows (docs/selection.md)
                            checkpoint=path + ".search.json")
         sel.save(path)
         return sel, time.perf_counter() - t0

@@ -2,9 +2,10 @@
 
 select: quantize MODEL on calibration data from its training split and search nested 4-bit
 channel selections for a ladder of ratios (quant.select); the JSON it writes is what
-`flexiq compile --selection` and QuantizedModel.attach_selection read. An evolutionary
-search checkpoints every generation next to the output (OUT.search.json); `--resume`
-continues an interrupted search from there with the same result.
+`flexiq compile --selection` and QuantizedModel.attach_selection read. A greedy or
+evolutionary search checkpoints as it goes next to the output (OUT.search.json, removed
+when it finishes); `--resume` continues an interrupted search from there with the same
+result.
 
 finetune: dual-forward finetuning (quant/finetune.py) at the ratios of a selection; writes
 the finetuned float state dict (the model's own keys) and prints the accuracy per ratio.
@@ -27,9 +28,14 @@ def register(sub) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--budget", default="macs", choices=["macs", "channels"],
                    help="what the ratio counts: 4-bit MACs (default) or channels")
-    p.add_argument("--population", type=int, default=50)
-    p.add_argument("--generations", type=int, default=50)
-    p.add_argument("--fitness-batch", type=int, default=64, help="calibration images the fitness uses")
+    p.add_argument("--search", default="fast", choices=["fast", "exhaustive"],
+                   help="fast (default): sensitivity table + surrogate-screened evolution; "
+                        "exhaustive: every candidate measured (docs/selection.md)")
+    p.add_argument("--population", type=int, default=None, help="default 16 (fast) / 50 (exhaustive)")
+    p.add_argument("--generations", type=int, default=None, help="default 20 (fast) / 50 (exhaustive)")
+    p.add_argument("--fitness-batch", type=int, default=None,
+                   help="calibration images the fitness uses (default: 16-256 by model size "
+                        "(fast), 64 (exhaustive))")
     p.add_argument("--calib", type=int, default=256, help="calibration images for quantization")
     p.add_argument("--resume", action="store_true", help="resume from OUTPUT.search.json if present")
     p.add_argument("--extraction", default="effective", choices=["effective", "naive"])
@@ -78,13 +84,13 @@ def run_select(args) -> int:
     model = _model(args.model, args.random_weights)
     calib = calibration_batches(args.model, args.calib)
     qm = quant.quantize(model, calib, cfg, progress=not args.quiet)
-    ckpt = args.output + ".search.json" if args.method == "evolutionary" else None
+    ckpt = args.output + ".search.json" if args.method in ("greedy", "evolutionary") else None
     if ckpt and os.path.exists(ckpt) and not args.resume:
         raise ConfigError(f"a search checkpoint {ckpt!r} exists: pass --resume to continue it, "
                           "or delete it to start over")
     t0 = time.perf_counter()
     sel = quant.select(qm, calib, method=args.method, ratios=ratios, seed=args.seed,
-                       budget=args.budget, population=args.population,
+                       budget=args.budget, search=args.search, population=args.population,
                        generations=args.generations, fitness_batch=args.fitness_batch,
                        checkpoint=ckpt, resume=args.resume, progress=not args.quiet)
     sel.meta.update(model=args.model, wall_seconds=round(time.perf_counter() - t0, 2))
