@@ -7,7 +7,11 @@ ratio drawn from the ladder (the student, with the selection's channel orders an
     loss = CE(teacher, y) + CE(student, y) + alpha * T^2 * KL(softmax(teacher/T) || softmax(student/T))
 
 The teacher's soft labels are detached in the KL term; its own cross-entropy keeps the
-8-bit model accurate, since both share the weights. Every rounding (weights, activations,
+8-bit model accurate, since both share the weights. Without labels (unlabelled photos for
+the ImageNet models) both paths are distilled from the original, frozen 8-bit model:
+
+    loss = T^2 * KL(p8 || teacher) + alpha * T^2 * KL(p8 || student),   p8 = softmax(frozen 8-bit / T)
+ Every rounding (weights, activations,
 4-bit lowering, requantization) uses a straight-through estimator; activation scales and
 calibrated ranges stay those of the quantized model; weight scales follow the weights.
 
@@ -68,6 +72,30 @@ def _batches(data, steps):
     return itertools.islice(itertools.cycle(list(data)), int(steps))
 
 
+def _rebatch(data, size: int) -> list:
+    """The same samples (and labels) in batches of at most ``size``."""
+    out = []
+    for item in data:
+        x, y = _xy(item)
+        x = torch.as_tensor(x)
+        for a in range(0, x.shape[0], size):
+            out.append(x[a:a + size] if y is None else (x[a:a + size], torch.as_tensor(y)[a:a + size]))
+    return out
+
+
+FT_STEP_MACS = 2e9  # automatic batch: about this many MACs per forward (8..64 images)
+FT_MACS = 3e11  # automatic steps: about this many MACs of student forwards in all (30..200)
+
+
+def auto_budget(qmodel) -> tuple[int, int]:
+    """``(batch, steps)`` so that finetuning costs about the same for every model: 64 images
+    x ~150 steps for ResNet-20 (Fashion-MNIST), 8 images x ~100 steps for EfficientNet-Lite0."""
+    macs = sum(L.macs for L in qmodel.layers.values()) or 1
+    batch = int(min(64, max(8, FT_STEP_MACS // macs)))
+    steps = int(min(200, max(30, FT_MACS // (macs * batch))))
+    return batch, steps
+
+
 def _bn_after_conv(model) -> dict:
     """{conv module path: BatchNorm module path} for the pairs the quantizer folds."""
     gm = trace(model)
@@ -119,10 +147,22 @@ def _xy(item):
 
 
 def finetune_float(qmodel, train_data, *, model: nn.Module | None = None, selection=None,
-                   ratios=None, steps: int | None = 200, epochs: int = 1, lr: float = 1e-4,
+                   ratios=None, steps: int | str | None = "auto", epochs: int = 1, lr: float = 1e-4,
+                   batch_size: int | str | None = "auto", loss: str = "auto",
                    weight_decay: float = 0.0, alpha: float = 1.0, temperature: float = 1.0,
                    seed: int = 0, progress: bool = True) -> FinetuneResult:
     """The training loop; returns the finetuned float model (see ``finetune``)."""
+    if loss not in ("auto", "ce", "distill"):
+        raise ConfigError(f"loss must be 'auto', 'ce' or 'distill', got {loss!r}")
+    auto_batch, auto_steps = auto_budget(qmodel)
+    if batch_size == "auto":
+        batch_size = auto_batch
+    if steps == "auto":
+        steps = auto_steps
+    if batch_size is not None:
+        if int(batch_size) < 1:
+            raise ConfigError(f"batch_size must be at least 1, got {batch_size}")
+        train_data = _rebatch(train_data, int(batch_size))
     if selection is None:
         selection = getattr(qmodel, "selection", None)
     if ratios is None:
@@ -147,22 +187,31 @@ def finetune_float(qmodel, train_data, *, model: nn.Module | None = None, select
         for item in _batches(train_data, steps):
             x, y = _xy(item)
             x = torch.as_tensor(x).float()
+            mode = loss if loss != "auto" else ("ce" if y is not None else "distill")
+            with torch.no_grad():
+                ref = frozen(x, plan=eight) if (y is None or mode == "distill") else None
             if y is None:
-                with torch.no_grad():
-                    y = frozen(x, plan=eight).argmax(-1)
+                y = ref.argmax(-1)
             r = ratios[int(gen.integers(len(ratios)))]
             t_logits = fq(x, plan=eight)
             s_logits = fq(x, plan=plans[r])
-            ce8 = F.cross_entropy(t_logits, y)
-            ce4 = F.cross_entropy(s_logits, y)
-            kl = F.kl_div(F.log_softmax(s_logits / T, dim=-1), F.softmax(t_logits.detach() / T, dim=-1),
-                          reduction="batchmean") * T * T
-            loss = ce8 + ce4 + alpha * kl
+            if mode == "distill":  # no labels needed: both paths follow the original 8 bits
+                target = F.softmax(ref / T, dim=-1)
+                kl8 = F.kl_div(F.log_softmax(t_logits / T, dim=-1), target, reduction="batchmean") * T * T
+                kl = F.kl_div(F.log_softmax(s_logits / T, dim=-1), target, reduction="batchmean") * T * T
+                total = kl8 + alpha * kl
+                rec = {"kl8": float(kl8.detach())}
+            else:
+                ce8 = F.cross_entropy(t_logits, y)
+                ce4 = F.cross_entropy(s_logits, y)
+                kl = F.kl_div(F.log_softmax(s_logits / T, dim=-1), F.softmax(t_logits.detach() / T, dim=-1),
+                              reduction="batchmean") * T * T
+                total = ce8 + ce4 + alpha * kl
+                rec = {"ce8": float(ce8.detach()), "ce_mixed": float(ce4.detach())}
             opt.zero_grad(set_to_none=True)
-            loss.backward()
+            total.backward()
             opt.step()
-            history.append({"loss": float(loss.detach()), "ce8": float(ce8.detach()),
-                            "ce_mixed": float(ce4.detach()), "kl": float(kl.detach()), "ratio": r})
+            history.append(dict(rec, loss=float(total.detach()), kl=float(kl.detach()), ratio=r, mode=mode))
             bar.update(1)
             bar.set_postfix(loss=f"{history[-1]['loss']:.4f}", kl=f"{history[-1]['kl']:.4f}")
     bar.close()
@@ -175,15 +224,21 @@ def finetune_float(qmodel, train_data, *, model: nn.Module | None = None, select
 def finetune(qmodel, train_data, *, model: nn.Module | None = None, calib_data=None, **kwargs):
     """Finetune for mixed precision and re-quantize: returns a new ``QuantizedModel``.
 
-    ``train_data``: ``(x, y)`` batches, or unlabelled ``x`` batches (then the original 8-bit
-    model's top-1 serves as the label). ``model``: the float model ``qmodel`` came from;
+    ``train_data``: ``(x, y)`` batches, or unlabelled ``x`` batches. ``loss``: "auto"
+    (default) uses the labelled loss below for ``(x, y)`` batches and distillation for
+    unlabelled ones; "distill": both the 8-bit and the mixed path are trained towards the
+    softmax of the original (frozen) 8-bit model, ``KL(p8 || 8-bit) + alpha KL(p8 || mixed)``,
+    no labels needed; "ce": cross-entropies plus the mixed-to-8-bit KL (the original 8-bit
+    model's top-1 as the label for unlabelled batches). ``steps``/``batch_size`` "auto":
+    ``auto_budget`` (sized by the model's MACs, so a big model gets small batches and fewer
+    steps). ``model``: the float model ``qmodel`` came from;
     given, the result is written back into its architecture (``.finetune_result.model``,
     storable as its state dict); otherwise the trained BatchNorm-folded graph is
     re-quantized. ``calib_data`` (default: the inputs of ``train_data``) recalibrates the
     activation scales. The selection attached to ``qmodel`` (or ``selection=``) is attached
     to the result, and its ratio is restored. Other keywords: see ``finetune_float``
-    (``steps`` (200; None = ``epochs`` passes), ``lr``, ``alpha``, ``temperature``,
-    ``ratios``, ``seed``, ``progress``).
+    (``steps`` (None = ``epochs`` passes), ``batch_size`` (None: as given), ``lr``,
+    ``alpha``, ``temperature``, ``ratios``, ``seed``, ``progress``).
     """
     from .quantize import quantize
 

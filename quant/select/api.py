@@ -36,7 +36,7 @@ def _ratios(ratios) -> list:
 SEARCHES = ("fast", "exhaustive")
 FAST = dict(population=16, generations=20, screen=4, evaluations=4)
 EXHAUSTIVE = dict(population=50, generations=50, fitness_batch=64)
-FITNESS_MACS = 8e9  # fast search: fitness batch = this many MACs (16..256 images)
+FITNESS_MACS = 2.4e10  # fast search: fitness batch = this many MACs (16..256 images)
 GREEDY_FORMAT = "flexiq-greedy-checkpoint"
 
 
