@@ -46,13 +46,18 @@ def register(sub) -> None:
     p.set_defaults(func=run_select)
 
     f = sub.add_parser("finetune", help="finetune a model for mixed 4/8 bits (dual forward pass)")
-    f.add_argument("model", help="registry name (Fashion-MNIST models)")
+    f.add_argument("model", help="registry name")
     f.add_argument("-o", "--output", required=True, help="state dict file (.pt) to write")
     f.add_argument("--selection", help="selection JSON (default: range priority)")
-    f.add_argument("--steps", type=int, default=300)
-    f.add_argument("--batch", type=int, default=64)
+    f.add_argument("--steps", type=int, default=None,
+                   help="default: 300 with labelled training data (Fashion-MNIST), else sized by "
+                        "the model's MACs (quant.finetune.auto_budget)")
+    f.add_argument("--batch", type=int, default=None, help="default: 64 labelled, else automatic")
     f.add_argument("--lr", type=float, default=1e-4)
     f.add_argument("--train-images", type=int, default=4096, help="training images to cycle over")
+    f.add_argument("--calib", type=int, default=256,
+                   help="calibration images (also the unlabelled training images without a "
+                        "labelled training set: distillation from the 8-bit model)")
     f.add_argument("--eval", type=int, default=2000, help="test images for the accuracy printout")
     f.add_argument("--seed", type=int, default=0)
     f.add_argument("--threads", type=int, default=None)
@@ -104,32 +109,50 @@ def run_finetune(args) -> int:
     import torch
 
     import quant
-    from experiments.data import calibration_batches
-    from models.datasets import fashion_mnist_loader
+    from experiments.data import calibration_batches, dataset_of, evaluation_set
     from quant.finetune import finetune
 
     _setup(args)
     model = _model(args.model)
-    calib = calibration_batches(args.model, 256)
+    calib = calibration_batches(args.model, args.calib)
     qm = quant.quantize(model, calib, progress=not args.quiet)
     if args.selection:
         qm.attach_selection(quant.Selection.load(args.selection))
-    train = list(fashion_mnist_loader("train", args.batch, limit=args.train_images, shuffle=True,
-                                      seed=args.seed))
-    qm2 = finetune(qm, train, model=model, calib_data=calib, steps=args.steps,
-                                  lr=args.lr, seed=args.seed, progress=not args.quiet)
+    if dataset_of(args.model) == "fashion-mnist":
+        from models.datasets import fashion_mnist_loader
+
+        batch = args.batch or 64
+        train = list(fashion_mnist_loader("train", batch, limit=args.train_images, shuffle=True,
+                                          seed=args.seed))
+        steps, how = (args.steps or 300), "labelled Fashion-MNIST training images"
+    else:  # no labelled training set: distill from the 8-bit model on the unlabelled photos
+        batch, train = args.batch or "auto", calib
+        steps, how = (args.steps or "auto"), f"{sum(len(x) for x in calib)} unlabelled calibration images"
+    print(f"finetuning on {how}")
+    t0 = time.perf_counter()
+    qm2 = finetune(qm, train, model=model, calib_data=calib, steps=steps, batch_size=batch,
+                   lr=args.lr, seed=args.seed, progress=not args.quiet)
+    h = qm2.finetune_result.history
+    print(f"{len(h)} steps ({h[0]['mode'] if h else '-'}) in {time.perf_counter() - t0:.1f} s")
     os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
     tmp = args.output + f".tmp.{os.getpid()}"
     torch.save(qm2.finetune_result.model.state_dict(), tmp)
     os.replace(tmp, args.output)
-    test = list(fashion_mnist_loader("test", 500, limit=args.eval))
+    ev = evaluation_set(args.model, limit=args.eval)
+    qm.set_ratio(0.0)
+    ref = [qm(ev.x[a:a + 250]).argmax(-1) for a in range(0, len(ev.x), 250)]
     ratios = qm.selection.ratios if qm.selection is not None else [0.0, 0.25, 0.5, 0.75, 1.0]
     for r in ratios:
-        accs = []
+        line = []
         for q in (qm, qm2):
             q.set_ratio(r)
-            correct = sum(int((q(x).argmax(-1) == y).sum()) for x, y in test)
-            accs.append(correct / sum(len(y) for _, y in test))
-        print(f"ratio {r:.2f}: accuracy {accs[0]:.4f} -> {accs[1]:.4f}")
+            top = [q(ev.x[a:a + 250]).argmax(-1) for a in range(0, len(ev.x), 250)]
+            agree = sum(int((t == u).sum()) for t, u in zip(top, ref)) / len(ev.x)
+            acc = (None if ev.labels is None else
+                   float((torch.cat(top) == ev.labels[:len(ev.x)]).float().mean()))
+            line.append((acc, agree))
+        accs = "" if line[0][0] is None else f"accuracy {line[0][0]:.4f} -> {line[1][0]:.4f}, "
+        print(f"ratio {r:.2f}: {accs}top-1 agreement with 8 bits {line[0][1]:.4f} -> "
+              f"{line[1][1]:.4f} ({len(ev.x)} images of {ev.name})")
     print(f"wrote {args.output}")
     return 0
