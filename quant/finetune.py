@@ -83,6 +83,7 @@ def _rebatch(data, size: int) -> list:
     return out
 
 
+LR_LABELLED, LR_DISTILL = 1e-4, 1e-5  # AdamW defaults: labelled loss, distillation
 FT_STEP_MACS = 2e9  # automatic batch: about this many MACs per forward (8..64 images)
 FT_MACS = 3e11  # automatic steps: about this many MACs of student forwards in all (30..200)
 
@@ -147,7 +148,7 @@ def _xy(item):
 
 
 def finetune_float(qmodel, train_data, *, model: nn.Module | None = None, selection=None,
-                   ratios=None, steps: int | str | None = "auto", epochs: int = 1, lr: float = 1e-4,
+                   ratios=None, steps: int | str | None = "auto", epochs: int = 1, lr: float | None = None,
                    batch_size: int | str | None = "auto", loss: str = "auto",
                    weight_decay: float = 0.0, alpha: float = 1.0, temperature: float = 1.0,
                    seed: int = 0, progress: bool = True) -> FinetuneResult:
@@ -163,6 +164,10 @@ def finetune_float(qmodel, train_data, *, model: nn.Module | None = None, select
         if int(batch_size) < 1:
             raise ConfigError(f"batch_size must be at least 1, got {batch_size}")
         train_data = _rebatch(train_data, int(batch_size))
+    if lr is None:  # distillation on a few unlabelled photos drifts at the labelled rate
+        first = next(iter(train_data), None)
+        labelled = first is not None and _xy(first)[1] is not None
+        lr = LR_DISTILL if (loss == "distill" or (loss == "auto" and not labelled)) else LR_LABELLED
     if selection is None:
         selection = getattr(qmodel, "selection", None)
     if ratios is None:
@@ -237,7 +242,8 @@ def finetune(qmodel, train_data, *, model: nn.Module | None = None, calib_data=N
     re-quantized. ``calib_data`` (default: the inputs of ``train_data``) recalibrates the
     activation scales. The selection attached to ``qmodel`` (or ``selection=``) is attached
     to the result, and its ratio is restored. Other keywords: see ``finetune_float``
-    (``steps`` (None = ``epochs`` passes), ``batch_size`` (None: as given), ``lr``,
+    (``steps`` (None = ``epochs`` passes), ``batch_size`` (None: as given), ``lr`` (default
+    1e-4 with labels, 1e-5 for distillation),
     ``alpha``, ``temperature``, ``ratios``, ``seed``, ``progress``).
     """
     from .quantize import quantize

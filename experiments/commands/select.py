@@ -53,7 +53,7 @@ def register(sub) -> None:
                    help="default: 300 with labelled training data (Fashion-MNIST), else sized by "
                         "the model's MACs (quant.finetune.auto_budget)")
     f.add_argument("--batch", type=int, default=None, help="default: 64 labelled, else automatic")
-    f.add_argument("--lr", type=float, default=1e-4)
+    f.add_argument("--lr", type=float, default=None, help="default 1e-4 labelled, 1e-5 distillation")
     f.add_argument("--train-images", type=int, default=4096, help="training images to cycle over")
     f.add_argument("--calib", type=int, default=256,
                    help="calibration images (also the unlabelled training images without a "
