@@ -114,3 +114,16 @@ def test_auto_budget_scales_with_model_cost():
         L.macs = L.macs * 10**6
     batch, steps = auto_budget(qm)
     assert batch == 8 and steps == 30
+
+
+def test_sweep_ft_methods_distill_on_unlabelled_calibration_data(monkeypatch):
+    import quant.finetune as ft
+    from experiments.methods import prepare_qmodel
+
+    monkeypatch.setattr(ft, "FT_MACS", 0)  # the automatic budget's fewest steps (30): a fast test
+    m, _, x = make_case(seed=7, n=32)
+    calib = [x[:16], x[16:]]  # what the sweep passes: unlabelled batches
+    qm = prepare_qmodel("greedy+ft", m, calib, [0.0, 0.5, 1.0], seed=0)
+    h = qm.finetune_result.history
+    assert len(h) == 30 and all(s["mode"] == "distill" for s in h)
+    assert qm.selection is not None and qm.selection.meta["search"] == "fast"
