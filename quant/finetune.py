@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import os
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -140,6 +141,37 @@ def unfold_into(model: nn.Module, folded: nn.Module) -> nn.Module:
     return out
 
 
+CKPT_FORMAT = "flexiq-finetune-checkpoint"
+
+
+def _ckpt_key(steps, lr, seed, ratios) -> dict:
+    return {"format": CKPT_FORMAT, "steps": int(steps), "lr": float(lr), "seed": int(seed),
+            "ratios": [float(r) for r in ratios]}
+
+
+def _save_ckpt(path, steps, lr, seed, ratios, fq, opt, gen, history) -> None:
+    """Everything a resumed run needs to end exactly as an uninterrupted one, atomically."""
+    state = dict(_ckpt_key(steps, lr, seed, ratios), weights=fq.gm.state_dict(),
+                 optimizer=opt.state_dict(), generator=gen.bit_generator.state, history=history)
+    tmp = f"{path}.tmp.{os.getpid()}"
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def _load_ckpt(path, steps, lr, seed, ratios):
+    if not os.path.isfile(path):
+        return None
+    try:
+        state = torch.load(path, weights_only=False)
+    except Exception as exc:
+        raise ConfigError(f"finetune checkpoint {path!r} cannot be read: {exc}") from exc
+    key = _ckpt_key(steps, lr, seed, ratios)
+    if not isinstance(state, dict) or any(state.get(k) != v for k, v in key.items()):
+        raise ConfigError(f"finetune checkpoint {path!r} belongs to another run (steps, lr, seed "
+                          "or ratios differ); delete it to start over")
+    return state
+
+
 def _xy(item):
     if isinstance(item, (tuple, list)) and len(item) >= 2:
         return item[0], item[1]
@@ -151,7 +183,8 @@ def finetune_float(qmodel, train_data, *, model: nn.Module | None = None, select
                    ratios=None, steps: int | str | None = "auto", epochs: int = 1, lr: float | None = None,
                    batch_size: int | str | None = "auto", loss: str = "auto",
                    weight_decay: float = 0.0, alpha: float = 1.0, temperature: float = 1.0,
-                   seed: int = 0, progress: bool = True) -> FinetuneResult:
+                   seed: int = 0, progress: bool = True, checkpoint=None,
+                   save_every: int = 10) -> FinetuneResult:
     """The training loop; returns the finetuned float model (see ``finetune``)."""
     if loss not in ("auto", "ce", "distill"):
         raise ConfigError(f"loss must be 'auto', 'ce' or 'distill', got {loss!r}")
@@ -186,10 +219,19 @@ def finetune_float(qmodel, train_data, *, model: nn.Module | None = None, select
         p.requires_grad_(True)
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
     history = []
+    skip = 0
+    if steps is not None and checkpoint:
+        saved = _load_ckpt(checkpoint, steps, lr, seed, ratios)
+        if saved is not None:  # resume: same weights, optimizer, generator and history
+            fq.gm.load_state_dict(saved["weights"])
+            opt.load_state_dict(saved["optimizer"])
+            gen.bit_generator.state = saved["generator"]
+            history = list(saved["history"])
+            skip = len(history)
     T = float(temperature)
-    bar = tqdm(total=steps, desc="finetune", disable=not progress, leave=False)
+    bar = tqdm(total=steps, desc="finetune", disable=not progress, leave=False, initial=skip)
     for _ in range(1 if steps is not None else int(epochs)):
-        for item in _batches(train_data, steps):
+        for item in itertools.islice(_batches(train_data, steps), skip, None):
             x, y = _xy(item)
             x = torch.as_tensor(x).float()
             mode = loss if loss != "auto" else ("ce" if y is not None else "distill")
@@ -219,7 +261,11 @@ def finetune_float(qmodel, train_data, *, model: nn.Module | None = None, select
             history.append(dict(rec, loss=float(total.detach()), kl=float(kl.detach()), ratio=r, mode=mode))
             bar.update(1)
             bar.set_postfix(loss=f"{history[-1]['loss']:.4f}", kl=f"{history[-1]['kl']:.4f}")
+            if steps is not None and checkpoint and (len(history) % save_every == 0):
+                _save_ckpt(checkpoint, steps, lr, seed, ratios, fq, opt, gen, history)
     bar.close()
+    if checkpoint and os.path.isfile(checkpoint):
+        os.remove(checkpoint)  # finished: the checkpoint has served
     for p in params:
         p.requires_grad_(False)
     out = unfold_into(model, fq.gm).eval() if model is not None else fq.gm
@@ -244,7 +290,8 @@ def finetune(qmodel, train_data, *, model: nn.Module | None = None, calib_data=N
     to the result, and its ratio is restored. Other keywords: see ``finetune_float``
     (``steps`` (None = ``epochs`` passes), ``batch_size`` (None: as given), ``lr`` (default
     1e-4 with labels, 1e-5 for distillation),
-    ``alpha``, ``temperature``, ``ratios``, ``seed``, ``progress``).
+    ``alpha``, ``temperature``, ``ratios``, ``seed``, ``progress``, ``checkpoint``: a file
+    written atomically every ``save_every`` steps and resumed from, removed at the end).
     """
     from .quantize import quantize
 

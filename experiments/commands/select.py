@@ -7,8 +7,10 @@ evolutionary search checkpoints as it goes next to the output (OUT.search.json, 
 when it finishes); `--resume` continues an interrupted search from there with the same
 result.
 
-finetune: dual-forward finetuning (quant/finetune.py) at the ratios of a selection; writes
-the finetuned float state dict (the model's own keys) and prints the accuracy per ratio.
+finetune: dual-forward finetuning (quant/finetune.py) at the ratios of a selection, on the
+labelled training set where there is one, else distilled from the 8-bit model on the
+unlabelled calibration photos; writes the finetuned float state dict (the model's own keys),
+checkpoints every 10 steps (OUT.ckpt, `--resume`) and prints the agreement per ratio.
 """
 
 from __future__ import annotations
@@ -61,6 +63,8 @@ def register(sub) -> None:
     f.add_argument("--eval", type=int, default=2000, help="test images for the accuracy printout")
     f.add_argument("--seed", type=int, default=0)
     f.add_argument("--threads", type=int, default=None)
+    f.add_argument("--resume", action="store_true",
+                   help="resume from OUTPUT.ckpt (written every 10 steps) if present")
     f.add_argument("--quiet", action="store_true")
     f.set_defaults(func=run_finetune)
 
@@ -128,10 +132,14 @@ def run_finetune(args) -> int:
     else:  # no labelled training set: distill from the 8-bit model on the unlabelled photos
         batch, train = args.batch or "auto", calib
         steps, how = (args.steps or "auto"), f"{sum(len(x) for x in calib)} unlabelled calibration images"
+    ckpt = args.output + ".ckpt"
+    if os.path.exists(ckpt) and not args.resume:
+        raise ConfigError(f"a finetune checkpoint {ckpt!r} exists: pass --resume to continue it, "
+                          "or delete it to start over")
     print(f"finetuning on {how}")
     t0 = time.perf_counter()
     qm2 = finetune(qm, train, model=model, calib_data=calib, steps=steps, batch_size=batch,
-                   lr=args.lr, seed=args.seed, progress=not args.quiet)
+                   lr=args.lr, seed=args.seed, progress=not args.quiet, checkpoint=ckpt)
     h = qm2.finetune_result.history
     print(f"{len(h)} steps ({h[0]['mode'] if h else '-'}) in {time.perf_counter() - t0:.1f} s")
     os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)

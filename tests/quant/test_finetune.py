@@ -127,3 +127,34 @@ def test_sweep_ft_methods_distill_on_unlabelled_calibration_data(monkeypatch):
     h = qm.finetune_result.history
     assert len(h) == 30 and all(s["mode"] == "distill" for s in h)
     assert qm.selection is not None and qm.selection.meta["search"] == "fast"
+
+
+class _Stop(Exception):
+    pass
+
+
+def test_finetune_resumes_from_its_checkpoint(tmp_path, monkeypatch):
+    m, qm, x = make_case(seed=5, n=32)
+    data = [x[:16], x[16:]]
+    kw = dict(model=m, steps=6, lr=1e-3, seed=1, progress=False, save_every=2)
+    full = finetune_float(qm, data, **kw)
+    ck = tmp_path / "ft.ckpt"
+    real = torch.optim.AdamW.step
+    calls = {"n": 0}
+
+    def dying(self, *a, **k):
+        calls["n"] += 1
+        if calls["n"] == 4:
+            raise _Stop()
+        return real(self, *a, **k)
+
+    monkeypatch.setattr(torch.optim.AdamW, "step", dying)
+    with pytest.raises(_Stop):
+        finetune_float(qm, data, checkpoint=str(ck), **kw)
+    monkeypatch.setattr(torch.optim.AdamW, "step", real)
+    assert ck.exists()
+    again = finetune_float(qm, data, checkpoint=str(ck), **kw)
+    assert [s["loss"] for s in again.history] == [s["loss"] for s in full.history]
+    for k, v in full.model.state_dict().items():
+        assert torch.equal(v, again.model.state_dict()[k])
+    assert not ck.exists()
