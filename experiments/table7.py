@@ -180,6 +180,7 @@ def run_model(name, args, done, rows, out_dir, weights):
             train = list(fashion_mnist_loader("train", args.ft_batch, limit=args.ft_images,
                                               shuffle=True, seed=args.seed))
             qm = finetune(qm, train, model=model, calib_data=calib, steps=args.ft_steps,
+                          batch_size=None,  # keep --ft-batch (the shipped rows)
                           lr=args.ft_lr, seed=args.seed, progress=not args.quiet)
             torch.save(qm.finetune_result.model.state_dict(), os.path.join(sel_dir, f"{name}.{tag}.finetuned.pt"))
         qm.set_ratio(args.ratio)
