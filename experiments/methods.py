@@ -154,7 +154,7 @@ def build_selection(method: str, qmodel, calib, ratios, *, seed: int = 0, search
         raise FlexiQError(f"method {method}: quant.select is not available")
     mod = importlib.import_module("quant.select")
     kwargs = dict(search or {})
-    if checkpoint and sel_method == "evolutionary":
+    if checkpoint and sel_method in ("greedy", "evolutionary"):
         kwargs.setdefault("checkpoint", checkpoint)  # an interrupted search resumes from here
     return _call_with_known(mod.select, qmodel, calib, method=sel_method, ratios=list(ratios),
                             seed=seed, progress=progress, **kwargs)

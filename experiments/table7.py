@@ -156,6 +156,7 @@ def run_model(name, args, done, rows, out_dir, weights):
         sel = quant.select(qmodel(extraction, False), calib, method=method, ratios=ratios,
                            seed=args.seed, population=args.population, generations=args.generations,
                            fitness_batch=args.fitness_batch, progress=not args.quiet,
+                           search="exhaustive",  # the shipped Table 7 rows (docs/selection.md)
                            checkpoint=path + ".search.json")
         sel.save(path)
         return sel, time.perf_counter() - t0
@@ -179,6 +180,7 @@ def run_model(name, args, done, rows, out_dir, weights):
             train = list(fashion_mnist_loader("train", args.ft_batch, limit=args.ft_images,
                                               shuffle=True, seed=args.seed))
             qm = finetune(qm, train, model=model, calib_data=calib, steps=args.ft_steps,
+                          batch_size=None,  # keep --ft-batch (the shipped rows)
                           lr=args.ft_lr, seed=args.seed, progress=not args.quiet)
             from experiments.io import atomic_path
 

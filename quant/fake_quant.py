@@ -104,17 +104,19 @@ def _dyadic(m, s) -> torch.Tensor:
     return torch.as_tensor(np.asarray(m, dtype=np.float64) / np.exp2(np.asarray(s, dtype=np.float64)))
 
 
-def _requant(acc, mult, lo, hi, precise=True):
+def _requant(acc, mult, lo, hi, precise=True, fresh=False):
     """``clamp(floor(acc * mult + 0.5))``. Without gradients and with ``precise`` the product
     is taken in float64, so it matches the dyadic integer requantizer except within ~1e-13 of
-    a rounding boundary; otherwise in float32 (about 1e-7 relative)."""
+    a rounding boundary; otherwise in float32 (about 1e-7 relative). ``fresh``: ``acc`` is a
+    temporary nobody else holds, so the float32 path may overwrite it (no new allocation)."""
     if acc.requires_grad:
         return torch.clamp(ste_floor_half(acc * mult), float(lo), float(hi))
     if precise:
         y = acc.double()
         y.mul_(mult.double() if isinstance(mult, torch.Tensor) else mult)
     else:
-        y = acc * (mult.float() if isinstance(mult, torch.Tensor) else mult)
+        m = mult.float() if isinstance(mult, torch.Tensor) else mult
+        y = acc.mul_(m) if fresh else acc * m
     y.add_(0.5).floor_().clamp_(float(lo), float(hi))
     return y.float() if precise else y
 
@@ -309,10 +311,10 @@ class FakeQuantModel(nn.Module):
             xc = self._lower_input(L, plan, xc, cdim)
         if conv:
             acc = F.conv2d(xc, w, bias, L.stride, L.padding, L.dilation, L.groups)
-            y = _requant(acc, mult.reshape(1, -1, 1, 1), L.lo, L.hi, self.precise)
+            y = _requant(acc, mult.reshape(1, -1, 1, 1), L.lo, L.hi, self.precise, fresh=True)
         else:
             acc = F.linear(xc, w, bias)
-            y = _requant(acc, mult, L.lo, L.hi, self.precise)
+            y = _requant(acc, mult, L.lo, L.hi, self.precise, fresh=True)
         return _V(y, L.out_scale, L.out_signed)
 
 
@@ -466,7 +468,7 @@ class _FQInterpreter(fx.Interpreter):
         if self.fq.precise and not (a.requires_grad or b.requires_grad):
             a, b = a.double(), b.double()
         acc = a * (ma / p) + b * (sign * mb / p)
-        return _V(_requant(acc, 1.0, q.lo, q.hi, self.fq.precise), q.scale, q.signed)
+        return _V(_requant(acc, 1.0, q.lo, q.hi, self.fq.precise, fresh=True), q.scale, q.signed)
 
     def op_sub(self, n, args, kwargs):
         return self.op_add(n, args, kwargs, sign=-1)
@@ -505,7 +507,7 @@ class _FQInterpreter(fx.Interpreter):
         sums = x.codes.sum(dim=dims, keepdim=keepdim)
         count = int(np.prod([x.codes.shape[d] for d in dims]))
         m, s = int_ops.quantize_multiplier(x.scale / (count * q.scale))
-        return _V(_requant(sums, m / 2.0**s, q.lo, q.hi, self.fq.precise), q.scale, q.signed)
+        return _V(_requant(sums, m / 2.0**s, q.lo, q.hi, self.fq.precise, fresh=True), q.scale, q.signed)
 
     def op_avgpool(self, n, args, kwargs):
         x = args[0]
@@ -520,7 +522,7 @@ class _FQInterpreter(fx.Interpreter):
         sums = F.avg_pool2d(x.codes, k, mod.stride, mod.padding, ceil_mode=mod.ceil_mode,
                             count_include_pad=True, divisor_override=1)
         m, s = int_ops.quantize_multiplier(x.scale / (k[0] * k[1] * q.scale))
-        return _V(_requant(sums, m / 2.0**s, q.lo, q.hi, self.fq.precise), q.scale, q.signed)
+        return _V(_requant(sums, m / 2.0**s, q.lo, q.hi, self.fq.precise, fresh=True), q.scale, q.signed)
 
     def op_mean(self, n, args, kwargs):
         x = args[0]

@@ -8,11 +8,13 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ..errors import ConfigError
+from .checkpoint import SearchCheckpoint
 from .evolutionary import Evolution
 from .fitness import SoftLabelFitness
 from .heuristics import greedy_ladder, nested_ladder, random_base_orders, range_scores, ranking
 from .selection import Selection
-from .space import SearchSpace
+from .space import SearchSpace, decode, encode
+from .surrogate import sensitivity_table
 
 METHODS = ("random", "range", "greedy", "evolutionary")
 DEFAULT_RATIOS = (0.0, 0.25, 0.5, 0.75, 1.0)
@@ -31,52 +33,105 @@ def _ratios(ratios) -> list:
     return rs
 
 
+SEARCHES = ("fast", "exhaustive")
+FAST = dict(population=16, generations=20, screen=4, evaluations=4)
+EXHAUSTIVE = dict(population=50, generations=50, fitness_batch=64)
+FITNESS_MACS = 2.4e10  # fast search: fitness batch = this many MACs (16..256 images)
+GREEDY_FORMAT = "flexiq-greedy-checkpoint"
+
+
+def auto_fitness_batch(qmodel) -> int:
+    """The fast search's fitness batch: 256 images for small models, fewer for big ones, so
+    one forward costs about ``FITNESS_MACS`` multiply-accumulates (at least 16 images)."""
+    macs = sum(L.macs for L in qmodel.layers.values()) or 1
+    return int(min(256, max(16, FITNESS_MACS // macs)))
+
+
 def select(qmodel, calib_data, method: str = "evolutionary", ratios=DEFAULT_RATIOS, seed: int = 0,
-           *, budget: str = "macs", population: int = 50, generations: int = 50,
-           fitness_batch: int = 64, checkpoint=None, resume: bool = True, progress: bool = True,
-           callback=None, elite: int = 2, tournament: int = 3, crossover: float = 0.9,
-           mutation: float = 0.7, precise: bool = False) -> Selection:
+           *, budget: str = "macs", search: str = "fast", population: int | None = None,
+           generations: int | None = None, fitness_batch: int | None = None, checkpoint=None,
+           resume: bool = True, progress: bool = True, callback=None, elite: int = 2,
+           tournament: int = 3, crossover: float = 0.9, mutation: float = 0.7,
+           screen: int = 4, evaluations: int = 4, precise: bool = False) -> Selection:
     """Choose nested 4-bit channel sets of ``qmodel`` for each ratio in ``ratios``.
 
-    ``method``: "random", "range" (analytic range priority), "greedy" (groups added one at a
-    time by measured marginal error) or "evolutionary" (seeded from range priority). ``budget``: the ratio counts
-    4-bit "macs" (default) or "channels" of the eligible layers. Evolutionary search:
-    ``population`` x ``generations``, a ``checkpoint`` JSON file written every generation
-    and resumed from when ``resume``; ``callback(ratio, generation, best_fitness)`` after
-    every generation. ``fitness_batch``: samples from ``calib_data`` the fitness uses.
-    ``qmodel`` is not modified; attach the result with ``qmodel.attach_selection(sel)``.
+    ``method``: "random", "range" (analytic range priority), "greedy" (groups ranked by
+    measured error per unit budget) or "evolutionary". ``budget``: the ratio counts 4-bit
+    "macs" (default) or "channels" of the eligible layers.
+
+    ``search="fast"`` (default): a sensitivity table (each group alone in 4 bits, one forward
+    per group) ranks the groups for greedy and seeds the evolutionary search, whose
+    children are screened with a linear surrogate (the table corrected by the true
+    evaluations): ``screen`` x ``population`` children per generation, ``evaluations`` of them
+    truly evaluated. Defaults: population 16, 20 generations, fitness batch
+    ``auto_fitness_batch`` (256 images for small models). ``search="exhaustive"``: the
+    original searches (greedy measures every candidate at every step; evolutionary evaluates
+    every child; population 50, 50 generations, fitness batch 64).
+
+    ``checkpoint``: a JSON file written atomically as the search goes (greedy and
+    evolutionary), resumed from when ``resume``, removed after success;
+    ``callback(ratio, generation, best_fitness)`` after every generation. ``fitness_batch``:
+    samples from ``calib_data`` the fitness uses. ``qmodel`` is not modified; attach the
+    result with ``qmodel.attach_selection(sel)``.
     """
     if method not in METHODS:
         raise ConfigError(f"method must be one of {METHODS}, got {method!r}")
+    if search not in SEARCHES:
+        raise ConfigError(f"search must be one of {SEARCHES}, got {search!r}")
     rs = _ratios(ratios)
     seed = int(seed)
     t0 = time.perf_counter()
+    defaults = FAST if search == "fast" else EXHAUSTIVE
+    population = int(population if population is not None else defaults["population"])
+    generations = int(generations if generations is not None else defaults["generations"])
+    if fitness_batch is None:
+        fitness_batch = auto_fitness_batch(qmodel) if search == "fast" else defaults["fitness_batch"]
     rng = np.random.default_rng(seed)
     base = random_base_orders(qmodel, rng) if method == "random" else None
     space = SearchSpace(qmodel, base, budget)
     fitness = SoftLabelFitness(qmodel, space, calib_data, batch=int(fitness_batch), precise=precise)
     meta = {"fitness_batch": int(fitness.x.shape[0]), "fitness": "mean L2 distance of soft labels "
             "to the 8-bit model (fast fake-quant path)", "quant_config": qmodel.config.to_dict()}
+    if method in ("greedy", "evolutionary"):
+        meta["search"] = search
     histories = None
+    store = None
     if method == "random":
         ladder = nested_ladder(space, rs, rng.permutation(space.n))
     elif method == "range":
         ladder = nested_ladder(space, rs, ranking(range_scores(qmodel, space)))
     elif method == "greedy":
-        bar = tqdm(total=space.n, desc="greedy", disable=not progress, leave=False)
-        ladder = greedy_ladder(space, fitness, rs, bar)
-        bar.close()
+        sig = dict(_signature(qmodel, fitness), ratios=rs, budget=budget, search=search,
+                   groups=int(space.n))
+        store = SearchCheckpoint(checkpoint, GREEDY_FORMAT, sig, resume)
+        ladder = _greedy(space, fitness, rs, search, store, progress)
     else:
         evo = Evolution(space, fitness, rs, ranking(range_scores(qmodel, space)), seed=seed,
                         population=population, generations=generations, elite=elite,
                         tournament=tournament, crossover=crossover, mutation=mutation,
                         checkpoint=checkpoint, resume=resume, progress=progress,
-                        callback=callback, signature=_signature(qmodel, fitness))
+                        callback=callback, signature=_signature(qmodel, fitness),
+                        surrogate=search == "fast", screen=screen, evaluations=evaluations)
+        store = evo.store
+        if search == "fast":
+            state = evo.saved_state() or {}
+            known = {int(k): v for k, v in state.get("extra", {}).get("table", {}).items()}
+
+            def keep(i, v):
+                evo.extra["table"][str(i)] = v
+                evo._save({"done": state.get("done", []), "current": state.get("current")})
+
+            evo.extra["table"] = {str(k): v for k, v in known.items()}
+            table = _table(space, fitness, known, keep, progress)
+            evo.table = table
+            evo.prefer = ranking(table / space.weight)  # the seed: fast greedy's ladder
         results = evo.run()
         ladder = [r["flags"] for r in results]
         histories = [r["history"] for r in results]
         meta.update(population=population, generations=generations, elite=elite,
                     tournament=tournament, crossover=crossover, mutation=mutation)
+        if search == "fast":
+            meta.update(screen=screen, evaluations=evaluations)
     space.check_nested(ladder)
     orders = space.nested_orders(ladder)
     levels = []
@@ -94,7 +149,48 @@ def select(qmodel, calib_data, method: str = "evolutionary", ratios=DEFAULT_RATI
                     levels=levels, seed=seed, budget=budget, group_sizes=dict(space.group_sizes),
                     meta=meta)
     sel.check()
+    if store is not None:
+        store.remove()  # the search finished: its checkpoint has served
     return sel
+
+
+def _table(space, fitness, known, on_value, progress) -> np.ndarray:
+    bar = tqdm(total=space.n, desc="sensitivity", disable=not progress, leave=False)
+    try:
+        return sensitivity_table(space, fitness, known, on_value, bar)
+    finally:
+        bar.close()
+
+
+def _greedy(space, fitness, rs, search, store, progress) -> list:
+    """Greedy ladder, fast (table ranking) or exhaustive, checkpointed in ``store``."""
+    state = store.load() or {}
+    for k, v in state.get("fitness_cache", {}).items():
+        fitness.cache.setdefault(k, float(v))
+    if search == "fast":
+        known = {int(k): v for k, v in state.get("table", {}).items()}
+        saved = {str(k): v for k, v in known.items()}
+
+        def keep(i, v):
+            saved[str(i)] = v
+            store.save({"table": saved})
+
+        table = _table(space, fitness, known, keep, progress)
+        return nested_ladder(space, rs, ranking(table / space.weight))
+    n = space.n
+    resume = None
+    if "flags" in state:
+        resume = {"flags": decode(state["flags"], n), "ladder": [decode(f, n) for f in state["ladder"]]}
+
+    def step(st):
+        store.save({"flags": encode(st["flags"]), "ladder": [encode(f) for f in st["ladder"]],
+                    "fitness_cache": fitness.cache})
+
+    bar = tqdm(total=n, desc="greedy", disable=not progress, leave=False)
+    try:
+        return greedy_ladder(space, fitness, rs, bar, state=resume, on_step=step)
+    finally:
+        bar.close()
 
 
 def _mac_share(qmodel, table) -> float:

@@ -14,7 +14,11 @@ one priority order per layer valid for every ratio.
 * mutation: either moves a 4-bit group within a layer (one of its unlocked 4-bit groups off,
   one of its 8-bit groups on: same budget) or frees a random unlocked group and refills the
   budget with random groups elsewhere (moves budget between layers);
-* fitness: quant/select/fitness.py (soft-label L2 distance to the 8-bit model), cached.
+* fitness: quant/select/fitness.py (soft-label L2 distance to the 8-bit model), cached;
+* screened mode (``surrogate=True``, the fast search's default): the seed comes from the
+  sensitivity table's ranking, and each generation ranks ``screen`` x population children
+  with a linear surrogate (quant/select/surrogate.py) and truly evaluates only the best
+  ``evaluations``; the population is the best of old and new (steady state).
 
 Every random choice draws from one ``numpy`` generator seeded by ``seed``. After the initial
 population and after every generation the whole state (population, scores, generator state,
@@ -24,15 +28,15 @@ resumed from it replays exactly what an uninterrupted search does.
 
 from __future__ import annotations
 
-import json
-import os
 import time
 
 import numpy as np
 from tqdm.auto import tqdm
 
 from ..errors import ConfigError
+from .checkpoint import SearchCheckpoint
 from .space import SearchSpace, decode, encode
+from .surrogate import LinearSurrogate
 
 CHECKPOINT_FORMAT = "flexiq-evolution-checkpoint"
 
@@ -40,7 +44,8 @@ CHECKPOINT_FORMAT = "flexiq-evolution-checkpoint"
 class Evolution:
     def __init__(self, space: SearchSpace, fitness, ratios, prefer, *, seed=0, population=50,
                  generations=50, elite=2, tournament=3, crossover=0.9, mutation=0.7,
-                 checkpoint=None, resume=True, progress=True, callback=None, signature=None):
+                 checkpoint=None, resume=True, progress=True, callback=None, signature=None,
+                 surrogate=False, screen=4, evaluations=4, extra=None):
         if population < 2:
             raise ConfigError(f"population must be at least 2, got {population}")
         if generations < 0:
@@ -53,12 +58,39 @@ class Evolution:
         self.seed = int(seed)
         self.P, self.G, self.elite = int(population), int(generations), int(elite)
         self.k, self.pc, self.pm = int(tournament), float(crossover), float(mutation)
-        self.checkpoint, self.resume, self.progress = checkpoint, resume, progress
+        self.progress = progress
         self.callback = callback
-        self.signature = dict(signature or {}, ratios=self.ratios, seed=self.seed,
-                              population=self.P, generations=self.G, elite=self.elite,
-                              tournament=self.k, crossover=self.pc, mutation=self.pm,
-                              groups=int(space.n), space_layers=list(space.names), budget=space.budget)
+        # surrogate: rank children with a per-group sensitivity table (``self.table``, set
+        # before ``run``; quant/select/surrogate.py) corrected by true evaluations: each generation breeds ``screen`` x population children, ranks them with the
+        # surrogate and truly evaluates only the best ``evaluations`` of them; the population
+        # is the best of the old one and the new evaluated children (steady state).
+        self.screened = bool(surrogate)
+        self.table = None  # set before run() when screened (it may come from the checkpoint)
+        self.screen, self.n_eval = int(screen), int(evaluations)
+        if self.screened and (self.screen < 1 or self.n_eval < 1):
+            raise ConfigError("screen and evaluations must be at least 1")
+        self.extra = dict(extra or {})  # saved along with every state (e.g. the table)
+        sig = dict(signature or {}, ratios=self.ratios, seed=self.seed,
+                   population=self.P, generations=self.G, elite=self.elite,
+                   tournament=self.k, crossover=self.pc, mutation=self.pm,
+                   groups=int(space.n), space_layers=list(space.names), budget=space.budget)
+        if self.screened:
+            sig.update(surrogate=True, screen=self.screen, evaluations=self.n_eval)
+        self.signature = sig
+        self.store = SearchCheckpoint(checkpoint, CHECKPOINT_FORMAT, sig, resume)
+        self._state = None
+        self._loaded = False
+        self._observed: list = []  # (flags, true fitness) of this level, for the surrogate
+
+    def saved_state(self) -> dict | None:
+        """The checkpointed state (validated; None when starting fresh)."""
+        if not self._loaded:
+            self._state = self.store.load()
+            self._loaded = True
+            if self._state is not None:
+                for k, v in self._state.get("fitness_cache", {}).items():
+                    self.fitness.cache.setdefault(k, float(v))
+        return self._state
 
     # ---- genetic operators -----------------------------------------------------------------
     def _tournament(self, rng, scores):
@@ -123,37 +155,14 @@ class Evolution:
 
     # ---- checkpoint ------------------------------------------------------------------------
     def _save(self, state):
-        if not self.checkpoint:
-            return
-        state = dict(state, format=CHECKPOINT_FORMAT, signature=self.signature,
-                     fitness_cache=self.fitness.cache)
-        path = os.fspath(self.checkpoint)
-        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        tmp = f"{path}.tmp.{os.getpid()}"
-        with open(tmp, "w") as f:
-            json.dump(state, f)
-        os.replace(tmp, path)
-
-    def _load(self):
-        if not (self.checkpoint and self.resume and os.path.isfile(self.checkpoint)):
-            return None
-        with open(self.checkpoint) as f:
-            state = json.load(f)
-        if state.get("format") != CHECKPOINT_FORMAT:
-            raise ConfigError(f"{self.checkpoint!r} is not an evolution checkpoint")
-        if state.get("signature") != json.loads(json.dumps(self.signature)):
-            raise ConfigError(f"checkpoint {self.checkpoint!r} belongs to a different search "
-                              "(model, ratios or settings differ); delete it or pass resume=False")
-        for k, v in state.get("fitness_cache", {}).items():
-            self.fitness.cache.setdefault(k, float(v))
-        return state
+        self.store.save(dict(state, extra=self.extra, fitness_cache=self.fitness.cache))
 
     # ---- the search ------------------------------------------------------------------------
     def run(self) -> list:
         """Returns one dict per ratio: flags, fitness, history (best per generation)."""
         sp = self.space
         n = sp.n
-        state = self._load()
+        state = self.saved_state()
         done = [] if state is None else state["done"]
         cur = None if state is None else state.get("current")
         t0 = time.perf_counter()
@@ -182,31 +191,25 @@ class Evolution:
                 pop = [decode(h, n) for h in cur["population"]]
                 scores = [float(s) for s in cur["scores"]]
                 history = list(cur["history"])
+                self._observed = [tuple(o) for o in cur.get("observed", [])]
                 gen0 = int(cur["generation"]) + 1
                 bar.update(gen0)
             else:
                 rng = np.random.default_rng([self.seed, li])
                 seed_ind = sp.fill(locked, target, self.prefer)
-                pop = [seed_ind]
-                for i in range(1, self.P):
-                    ind = seed_ind
-                    for _ in range(1 + i % 3):
-                        ind = self._mutate(rng, ind, locked, target)
-                    pop.append(ind)
-                scores = [self.fitness(p) for p in pop]
+                self._observed = []
+                pop = self._initial(rng, seed_ind, locked, target)
+                scores = [self._score(p) for p in pop]
                 history = [min(scores)]
                 gen0 = 1
                 self._checkpoint(li, 0, pop, scores, rng, history, done)
                 bar.update(1)
+            model = self._model()
             for gen in range(gen0, self.G + 1):
-                rank = sorted(range(len(pop)), key=lambda i: (scores[i], i))
-                new = [pop[i] for i in rank[:self.elite]]
-                new_scores = [scores[i] for i in rank[:self.elite]]
-                while len(new) < self.P:
-                    child = self._child(rng, pop, scores, locked, target)
-                    new.append(child)
-                    new_scores.append(self.fitness(child))
-                pop, scores = new, new_scores
+                if model is None:
+                    pop, scores = self._generation(rng, pop, scores, locked, target)
+                else:
+                    pop, scores = self._screened_generation(rng, pop, scores, locked, target, model)
                 history.append(min(scores))
                 self._checkpoint(li, gen, pop, scores, rng, history, done)
                 bar.update(1)
@@ -228,4 +231,75 @@ class Evolution:
     def _checkpoint(self, li, gen, pop, scores, rng, history, done):
         self._save({"done": done, "current": {
             "level": li, "generation": gen, "population": [encode(p) for p in pop],
-            "scores": scores, "rng": rng.bit_generator.state, "history": history}})
+            "scores": scores, "rng": rng.bit_generator.state, "history": history,
+            "observed": [list(o) for o in self._observed]}})
+
+    # ---- one generation ----------------------------------------------------------------
+    def _score(self, flags) -> float:
+        """True fitness, remembered as an observation of this level for the surrogate."""
+        f = self.fitness(flags)
+        if self.table is not None:
+            self._observed.append((encode(flags), f))
+        return f
+
+    def _model(self):
+        if self.table is None:
+            return None
+        model = LinearSurrogate(self.table)
+        if self._observed:
+            model.observe([decode(k, self.space.n) for k, _ in self._observed],
+                          [v for _, v in self._observed])
+        return model
+
+    def _initial(self, rng, seed_ind, locked, target) -> list:
+        """The seed plus mutated copies (with a surrogate: the best-predicted of ``screen``
+        times as many, distinct)."""
+        want = self.P - 1
+        cands = []
+        for i in range(want * (self.screen if self.table is not None else 1)):
+            ind = seed_ind
+            for _ in range(1 + (i + 1) % 3):
+                ind = self._mutate(rng, ind, locked, target)
+            cands.append(ind)
+        if self.table is None:
+            return [seed_ind] + cands
+        model = LinearSurrogate(self.table)
+        seen, uniq = {encode(seed_ind)}, []
+        for c in cands:
+            k = encode(c)
+            if k not in seen:
+                seen.add(k)
+                uniq.append(c)
+        rank = sorted(range(len(uniq)), key=lambda i: (model.predict(uniq[i]), i))
+        return [seed_ind] + [uniq[i] for i in rank[:want]]
+
+    def _generation(self, rng, pop, scores, locked, target):
+        rank = sorted(range(len(pop)), key=lambda i: (scores[i], i))
+        new = [pop[i] for i in rank[:self.elite]]
+        new_scores = [scores[i] for i in rank[:self.elite]]
+        while len(new) < self.P:
+            child = self._child(rng, pop, scores, locked, target)
+            new.append(child)
+            new_scores.append(self.fitness(child))
+        return new, new_scores
+
+    def _screened_generation(self, rng, pop, scores, locked, target, model):
+        """Breed ``screen x P`` children, truly evaluate the ``evaluations`` best-predicted
+        ones not seen before, keep the best ``P`` of old and new (the best never worsens)."""
+        seen = {encode(p) for p in pop}
+        kids = []
+        for _ in range(self.screen * self.P):
+            child = self._child(rng, pop, scores, locked, target)
+            k = encode(child)
+            if k in seen or k in self.fitness.cache:
+                continue
+            seen.add(k)
+            kids.append(child)
+        rank = sorted(range(len(kids)), key=lambda i: (model.predict(kids[i]), i))
+        picked = [kids[i] for i in rank[:self.n_eval]]
+        got = [self._score(c) for c in picked]
+        if picked:
+            model.observe(picked, got)
+        allp, alls = pop + picked, scores + got
+        keep = sorted(range(len(allp)), key=lambda i: (alls[i], i))[:self.P]
+        return [allp[i] for i in keep], [alls[i] for i in keep]

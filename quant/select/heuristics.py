@@ -10,7 +10,10 @@ ratio by ratio, starting from the previous ratio's set (so lower sets are always
   raises the *measured* fitness (soft-label distance, quant/select/fitness.py) least per unit
   of budget, given the groups already chosen, until the target is full; then the next ratio
   continues from there. About (groups x steps) fast forwards, most of them short thanks to
-  the prefix cache. ``greedy_scores`` is the cheaper one-shot variant (each group alone).
+  the prefix cache: the "exhaustive" variant, O(groups^2) forwards.
+* fast greedy (the default, quant/select/api.py): the same ranking rule applied once to a
+  measured sensitivity table (quant/select/surrogate.py: the fitness of each group alone,
+  one forward per group), so O(groups) forwards; ``greedy_scores`` is that ranking.
 """
 
 from __future__ import annotations
@@ -60,10 +63,17 @@ def greedy_scores(space: SearchSpace, fitness, progress=None) -> np.ndarray:
     return sens / space.weight
 
 
-def greedy_ladder(space: SearchSpace, fitness, ratios, progress=None) -> list:
-    """Nested flag vectors for ascending ratios by marginal measured error per unit budget."""
-    flags, ladder = space.empty(), []
-    for r in ratios:
+def greedy_ladder(space: SearchSpace, fitness, ratios, progress=None, state=None, on_step=None) -> list:
+    """Nested flag vectors for ascending ratios by marginal measured error per unit budget
+    (exhaustive: every candidate group measured at every step).
+
+    ``state`` (from ``on_step``) resumes: {"ladder": finished flag vectors, "flags": the
+    current set}. ``on_step(state)`` is called after every added group and finished ratio."""
+    flags = space.empty() if not state else np.asarray(state["flags"], dtype=bool)
+    ladder = [] if not state else [np.asarray(f, dtype=bool) for f in state["ladder"]]
+    if progress is not None and state:
+        progress.update(int(flags.sum()))
+    for r in ratios[len(ladder):]:
         target = space.target(r)
         if target >= space.total - space._eps:
             flags = space.fill(flags, target, np.arange(space.n))
@@ -84,7 +94,11 @@ def greedy_ladder(space: SearchSpace, fitness, ratios, progress=None) -> list:
             flags[best] = True
             if progress is not None:
                 progress.update(1)
+            if on_step is not None:
+                on_step({"ladder": ladder, "flags": flags})
         ladder.append(flags.copy())
+        if on_step is not None:
+            on_step({"ladder": ladder, "flags": flags})
     return ladder
 
 

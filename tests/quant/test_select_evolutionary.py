@@ -41,8 +41,13 @@ def test_elitism_best_fitness_never_increases(evo):
 
 def test_search_improves_on_its_seed(evo, case):
     _, qm, x = case
+    # the fast search starts from fast greedy's ladder, the exhaustive one from range priority
+    greedy = quant.select(qm, x, method="greedy", ratios=RATIOS, seed=5, **SMALL)
+    for a, b in zip(evo.levels, greedy.levels):
+        assert a["fitness"] <= b["fitness"] + 1e-12
+    old = quant.select(qm, x, method="evolutionary", ratios=RATIOS, seed=5, search="exhaustive", **SMALL)
     rng = quant.select(qm, x, method="range", ratios=RATIOS, seed=5, **SMALL)
-    for a, b in zip(evo.levels, rng.levels):
+    for a, b in zip(old.levels, rng.levels):
         assert a["fitness"] <= b["fitness"] + 1e-12  # seeded from range priority + elitism
 
 
@@ -98,8 +103,11 @@ class _Kill(Exception):
     pass
 
 
-def test_resume_after_kill_equals_uninterrupted(case, evo, tmp_path):
+@pytest.mark.parametrize("search", ["fast", "exhaustive"])
+def test_resume_after_kill_equals_uninterrupted(case, evo, tmp_path, search):
     _, qm, x = case
+    if search == "exhaustive":
+        evo = quant.select(qm, x, method="evolutionary", ratios=RATIOS, seed=5, search=search, **SMALL)
     ck = tmp_path / "evo.json"
     seen = []
 
@@ -110,18 +118,22 @@ def test_resume_after_kill_equals_uninterrupted(case, evo, tmp_path):
 
     with pytest.raises(_Kill):
         quant.select(qm, x, method="evolutionary", ratios=RATIOS, seed=5, checkpoint=ck,
-                     callback=killer, **SMALL)
-    state = json.loads(ck.read_text())
+                     callback=killer, search=search, **SMALL)
+    saved = ck.read_text()
+    state = json.loads(saved)
     assert state["current"]["generation"] == 2 and len(state["done"]) == 2
     resumed_from = []
     sel = quant.select(qm, x, method="evolutionary", ratios=RATIOS, seed=5, checkpoint=ck,
-                       callback=lambda r, g, b: resumed_from.append((r, g)), **SMALL)
+                       callback=lambda r, g, b: resumed_from.append((r, g)), search=search, **SMALL)
     assert resumed_from[0] == (0.5, 3)  # it did not start over
     assert _flags_of(sel) == _flags_of(evo)
     assert [lv["fitness"] for lv in sel.levels] == [lv["fitness"] for lv in evo.levels]
+    assert not ck.exists()  # removed after the successful run
     # a checkpoint of another search is refused rather than silently reused
+    ck.write_text(saved)
     with pytest.raises(quant.ConfigError, match="different search"):
-        quant.select(qm, x, method="evolutionary", ratios=RATIOS, seed=6, checkpoint=ck, **SMALL)
+        quant.select(qm, x, method="evolutionary", ratios=RATIOS, seed=6, checkpoint=ck,
+                     search=search, **SMALL)
 
 
 def test_json_round_trip_and_attach(case, evo, tmp_path):

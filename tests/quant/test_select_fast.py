@@ -1,0 +1,104 @@
+"""The fast search: sensitivity table, linear surrogate, fast greedy and its checkpoint."""
+
+import json
+
+import numpy as np
+import pytest
+
+import quant
+from quant.select.space import SearchSpace
+from quant.select.surrogate import LinearSurrogate, sensitivity_table
+from tests.quant.test_select_space import RATIOS, make_case
+
+SMALL = dict(fitness_batch=24, progress=False)
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+@pytest.fixture(scope="module")
+def case():
+    return make_case(seed=1)
+
+
+def test_surrogate_starts_at_the_table_and_learns_an_additive_truth():
+    rng = np.random.default_rng(0)
+    n = 12
+    table = rng.random(n)
+    model = LinearSurrogate(table, ridge=1e-6)
+    x = rng.random(n) < 0.5
+    assert model.predict(x) == pytest.approx(table[x].sum())
+    truth = 0.3 + rng.random(n)  # the table ranks wrongly; observations fix it
+    X = [rng.random(n) < 0.5 for _ in range(40)]
+    model.observe(X, [0.3 + truth[f].sum() for f in X])
+    probe = [rng.random(n) < 0.5 for _ in range(10)]
+    for f in probe:
+        assert model.predict(f) == pytest.approx(0.3 + truth[f].sum(), abs=1e-4)
+
+
+def test_table_is_each_group_alone(case):
+    from quant.select.fitness import SoftLabelFitness
+
+    _, qm, x = case
+    sp = SearchSpace(qm)
+    fit = SoftLabelFitness(qm, sp, x, batch=24)
+    seen = []
+    t = sensitivity_table(sp, fit, known={0: 123.0}, on_value=lambda i, v: seen.append(i))
+    assert t[0] == 123.0 and 0 not in seen  # known values are not measured again
+    full = [i for i in range(sp.n) if not sp.partial[i]]
+    for i in full[1:]:
+        f = sp.empty()
+        f[i] = True
+        assert t[i] == pytest.approx(fit(f))
+    assert seen == list(range(1, sp.n))
+
+
+def test_fast_greedy_is_linear_in_groups_and_not_worse_than_range(case):
+    _, qm, x = case
+    sp = SearchSpace(qm)
+    g = quant.select(qm, x, method="greedy", ratios=RATIOS, **SMALL)
+    assert g.meta["search"] == "fast"
+    assert g.meta["fitness_evaluations"] <= sp.n + len(RATIOS)
+    old = quant.select(qm, x, method="greedy", ratios=RATIOS, search="exhaustive", **SMALL)
+    assert old.meta["fitness_evaluations"] > g.meta["fitness_evaluations"]
+
+
+class _Stop(Exception):
+    pass
+
+
+@pytest.mark.parametrize("search", ["fast", "exhaustive"])
+def test_greedy_resumes_from_its_checkpoint(case, tmp_path, search, monkeypatch):
+    from quant.select import fitness as fitness_mod
+
+    _, qm, x = case
+    full = quant.select(qm, x, method="greedy", ratios=RATIOS, search=search, **SMALL)
+    ck = tmp_path / "greedy.json"
+    calls = {"n": 0}
+    real = fitness_mod.SoftLabelFitness.__call__
+
+    def dying(self, flags):
+        calls["n"] += 1
+        if calls["n"] == 7:
+            raise _Stop()
+        return real(self, flags)
+
+    monkeypatch.setattr(fitness_mod.SoftLabelFitness, "__call__", dying)
+    with pytest.raises(_Stop):
+        quant.select(qm, x, method="greedy", ratios=RATIOS, search=search, checkpoint=ck, **SMALL)
+    monkeypatch.setattr(fitness_mod.SoftLabelFitness, "__call__", real)
+    state = json.loads(ck.read_text())
+    assert state["format"] == "flexiq-greedy-checkpoint"
+    assert ("table" in state) == (search == "fast")
+    again = quant.select(qm, x, method="greedy", ratios=RATIOS, search=search, checkpoint=ck, **SMALL)
+    assert again.orders == full.orders
+    assert [lv["max4"] for lv in again.levels] == [lv["max4"] for lv in full.levels]
+    assert not ck.exists()
+    ck.write_text(json.dumps(state))
+    with pytest.raises(quant.ConfigError, match="different search"):
+        quant.select(qm, x, method="greedy", ratios=(0, 0.5), search=search, checkpoint=ck, **SMALL)
+
+
+def test_bad_search_name(case):
+    _, qm, x = case
+    with pytest.raises(quant.ConfigError, match="search"):
+        quant.select(qm, x, method="greedy", search="quick")
