@@ -74,7 +74,8 @@ class DataSource:
     def key(self) -> str:
         """What identifies this data in sweep resume checks."""
         extra = self.prep.describe()
-        return self.spec + (f"[{extra}]" if extra else "")
+        base = "auto" if self.kind == "registry" else self.spec
+        return base + (f"[{extra}]" if extra else "")
 
     # ------------------------------------------------------------------ public
     def calibration(self, n: int = 256, *, seed: int = 0, batch: int = 64) -> list[torch.Tensor]:

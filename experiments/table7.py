@@ -78,16 +78,10 @@ def _write(out_dir, rows):
 
 
 def load_model(name, weights=None):
-    import models
+    """(model, weights label): the shipped weights, or the state dict file ``weights``."""
+    from experiments.model_ref import load_registry_model
 
-    if weights is None:
-        return models.get(name, pretrained=True), "shipped"
-    m = models.get(name, pretrained=False)
-    state = torch.load(weights, map_location="cpu", weights_only=False)
-    if isinstance(state, dict) and "model" in state and isinstance(state["model"], dict):
-        state = state["model"]
-    m.load_state_dict(state)
-    return m.eval(), weights
+    return load_registry_model(name, weights=weights), ("shipped" if weights is None else weights)
 
 
 def _outputs(fq, x, plan=None, batch=500):

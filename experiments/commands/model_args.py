@@ -12,12 +12,13 @@ MODEL_HELP = ("registry name (see `flexiq info`), path/to/file.py:factory (a fun
               "file holding a whole module (or a state dict: then give --arch)")
 
 
-def add_model_args(p, *, dest: str = "model") -> None:
-    p.add_argument(dest, metavar="MODEL", help=MODEL_HELP)
+def add_model_args(p, *, dest: str = "model", positional: bool = True) -> None:
+    if positional:
+        p.add_argument(dest, metavar="MODEL", help=MODEL_HELP)
     p.add_argument("--input-shape", default=None,
                    help="per-sample input shape of a user model, e.g. 3,32,32 (.pt2 and ONNX "
                         "files record theirs)")
-    p.add_argument("--name", default=None,
+    p.add_argument("--name", dest="label", default=None,
                    help="label of the model in programs and tables (default: the factory's "
                         "name or the file's stem; a registry model's name)")
     p.add_argument("--calib-data", "--data", dest="calib_data", default="auto",
@@ -39,7 +40,7 @@ def resolve_args(args, *, dest: str = "model", weights: str | None = None,
 
     if args.resize is not None and args.resize <= 0:
         raise ConfigError(f"--resize must be positive, got {args.resize}")
-    ref = resolve(getattr(args, dest), input_shape=args.input_shape, name=args.name,
+    ref = resolve(getattr(args, dest), input_shape=args.input_shape, name=args.label,
                   arch=getattr(args, "arch", None),
                   random_weights=bool(getattr(args, "random_weights", False)), weights=weights,
                   random_fallback=random_fallback)
