@@ -93,7 +93,7 @@ class DataSource:
             idx = np.sort(np.random.default_rng(seed).permutation(len(images))[:n])
             x = self._fmnist(images[idx])
         elif self.kind == "imagenet":
-            from models.datasets.photo_pool import photo_pool_files
+            from models.datasets import photo_pool_files
 
             x = self._images(photo_pool_files())[:n]
         else:
@@ -122,8 +122,7 @@ class DataSource:
             return EvalSet("fashion-mnist-test" + (f"[:{n}]" if n < len(images) else ""),
                            self._fmnist(images[:n]), y)
         if self.kind == "imagenet":
-            from models.datasets.imagenet_photos import imagenet_photo_files
-            from models.datasets.photo_pool import photo_pool_files
+            from models.datasets import imagenet_photo_files, photo_pool_files
 
             files = imagenet_photo_files()
             x = self._images([p for p, _ in files])
@@ -141,7 +140,7 @@ class DataSource:
     def _fmnist(self, images_u8) -> torch.Tensor:
         from models.registry import FMNIST_MEAN, FMNIST_STD
 
-        x = torch.from_numpy(np.ascontiguousarray(images_u8)).float().div_(255.0).unsqueeze(1)
+        x = torch.from_numpy(np.array(images_u8, dtype=np.float32)).div_(255.0).unsqueeze(1)
         return _normalize(x, self.prep.mean or FMNIST_MEAN, self.prep.std or FMNIST_STD)
 
     def _images(self, paths) -> torch.Tensor:
