@@ -6,6 +6,8 @@ MODEL is any model reference (experiments/model_ref.py); its calibration data co
 
 from __future__ import annotations
 
+import os
+
 from quant.errors import ConfigError
 
 
@@ -68,6 +70,7 @@ def run(args) -> int:
                               "input_shape": list(ref.input_shape), "calib_data": source.key}
     prog.meta["example_input"] = np.asarray(compiler.encode_input(prog, example)).tolist() \
         if example.numel() <= 4096 else None
+    os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
     prog.save(args.output)
     print(f"wrote {args.output} (model {ref.name}): {len(prog.instructions)} instructions, "
           f"{len(prog.max4_regs)} mixed-precision layers, ratios {sorted(prog.max4_tables, key=float)}")

@@ -184,6 +184,15 @@ def test_registry_data_set_for_a_user_model(tmp_path):
     ref = resolve(f"{f}:build", input_shape=(1, 28, 28))
     ev = resolve_data("fashion-mnist", ref).evaluation(8, num_outputs=10)
     assert ev.labels is not None and ev.x.shape == (8, 1, 28, 28)
+    # ImageNet photos at the model's own size; labels only for a 1000-way model
+    rgb = resolve(f"{_write_factory(tmp_path)}:build", input_shape=(3, 16, 16))
+    src = resolve_data("imagenet", rgb)
+    assert src.calibration(6)[0].shape == (6, 3, 16, 16)
+    assert src.evaluation(4, num_outputs=10).labels is None
+    assert len(src.evaluation(4, num_outputs=1000).labels) == 4
+    prog = _compile([f"{tmp_path / 'my_net.py'}:build", "--input-shape", "3,16,16",
+                     "--calib-data", "imagenet"], tmp_path, "photos.npz")
+    assert prog.meta["model_ref"]["calib_data"] == "imagenet"
 
 
 # ------------------------------------------------------------------- select / sweep
