@@ -78,7 +78,7 @@ class ConcatConv(nn.Module):
 BLOCKS = {"residual_one_conv": ResidualOneConv, "conv_fork": ConvFork, "concat_conv": ConcatConv}
 
 
-def _quantized(block, channels, selection):
+def _quantized(block, channels, selection, **cfg):
     torch.manual_seed(0)
     m = BLOCKS[block](channels).eval()
     with torch.no_grad():  # channels of clearly different ranges: priority orders not identity
@@ -86,18 +86,19 @@ def _quantized(block, channels, selection):
             if isinstance(mod, nn.Conv2d) and mod.in_channels > 3:
                 mod.weight.mul_(torch.linspace(0.05, 2.0, mod.in_channels).view(1, -1, 1, 1))
     x = torch.randn(16, 3, 8, 8)
-    qm = quant.quantize(m, [x], quant.QuantConfig(group_size=16), progress=False)
+    qm = quant.quantize(m, [x], quant.QuantConfig(group_size=16, **cfg), progress=False)
     if selection:
         qm.attach_selection(select(qm, [x], method="random", ratios=RATIOS, seed=3,
                                    progress=False))
     return qm, x[:2]
 
 
+@pytest.mark.parametrize("cfg", [{}, {"dynamic": True}], ids=["static", "dynamic"])
 @pytest.mark.parametrize("selection", [False, True], ids=["priority", "selection"])
 @pytest.mark.parametrize("channels", [16, 48])
 @pytest.mark.parametrize("block", sorted(BLOCKS))
-def test_block_bit_exact(block, channels, selection):
-    qm, x = _quantized(block, channels, selection)
+def test_block_bit_exact(block, channels, selection, cfg):
+    qm, x = _quantized(block, channels, selection, **cfg)
     prog = compiler.compile(qm, x, ratios=RATIOS)
     some_four_bit = False
     for r in RATIOS:
