@@ -83,6 +83,9 @@ def _module_for(gm, node):
         w, b = t(1), t(2)
         m = nn.Linear(w.shape[1], w.shape[0], bias=b is not None)
     elif op is aten.batch_norm:
+        val = a[0].meta.get("val")
+        if val is None or val.dim() != 4:
+            return None, []  # only BatchNorm2d (reported as unsupported below)
         w, b, mean, var = t(1), t(2), t(3), t(4)
         m = nn.BatchNorm2d(mean.numel(), eps=float(a[7]), affine=w is not None)
         m.running_mean.copy_(mean)
@@ -137,7 +140,7 @@ def rebuild_aten_graph(gm: fx.GraphModule, source: str) -> fx.GraphModule:
                 env[node] = graph.call_module(name, tuple(env[i] for i in ins))
                 continue
             fn = _ATEN.get(_op_packet(node.target))
-            if fn is None:
+            if fn is None or node.target is aten.batch_norm.default:
                 raise ModelError(f"{source}: exported op {node.target} is not supported "
                                  "(convert the model with plain torch.nn layers)")
             unknown = [a for a in node.all_input_nodes if a.op == "get_attr"]
@@ -201,12 +204,19 @@ def _import_onnx2torch():
         sys.modules.update({"torchvision": tv, "torchvision.ops": ops})
         try:
             import onnx2torch
+        except ImportError:
+            raise ModelError(_NO_ONNX2TORCH) from None
         finally:
             del sys.modules["torchvision"], sys.modules["torchvision.ops"]
         return onnx2torch
-    import onnx2torch
-
+    try:
+        import onnx2torch
+    except ImportError:
+        raise ModelError(_NO_ONNX2TORCH) from None
     return onnx2torch
+
+
+_NO_ONNX2TORCH = "reading ONNX models needs onnx2torch (bash scripts/install.sh)"
 
 
 def load_onnx(path: str) -> nn.Module:

@@ -262,6 +262,13 @@ def test_bad_references_are_one_line_exit_2(tmp_path, capsys):
                              *base], "bad.onnx", "not a valid ONNX model")
     (tmp_path / "bad.pt2").write_bytes(b"nope")
     _one_line_error(capsys, ["compile", str(tmp_path / "bad.pt2"), *base], "torch.export")
+    class Sig(nn.Module):
+        def forward(self, x):
+            return torch.sigmoid(x).flatten(1)
+
+    _export_pt2(Sig(), tmp_path / "sig.pt2")
+    _one_line_error(capsys, ["compile", str(tmp_path / "sig.pt2"), *base], "sigmoid",
+                    "not supported")
     (tmp_path / "bad.py").write_text("import not_a_module_anywhere\n")
     _one_line_error(capsys, ["compile", str(tmp_path / "bad.py") + ":f", "--input-shape",
                              "3,8,8", *base], "importing it failed")
