@@ -161,8 +161,13 @@ class DataSource:
                     im = im.convert("L" if c == 1 else "RGB")
                     if h == w:
                         a = resize_crop(im, h, resize)
-                    else:
-                        a = np.asarray(im.resize((w, h)), dtype=np.uint8)
+                    else:  # scaled to cover H x W, then the centre crop
+                        iw, ih = im.size
+                        k = max(w / iw, h / ih)
+                        nw, nh = max(w, round(iw * k)), max(h, round(ih * k))
+                        im = im.resize((nw, nh), Image.Resampling.BILINEAR)
+                        left, top = (nw - w) // 2, (nh - h) // 2
+                        a = np.asarray(im.crop((left, top, left + w, top + h)), dtype=np.uint8)
             except Exception as exc:
                 raise ConfigError(f"{p}: cannot read the image ({exc})") from None
             out.append(a.reshape(h, w, c))
