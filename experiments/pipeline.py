@@ -21,7 +21,9 @@ from .sweep_table import format_table, summary_markdown
 PIPELINE_SEARCH = {"population": 8, "generations": 5}
 
 
-def run_pipeline(model_name: str, out_dir, opts: SweepOptions, *, echo=print) -> dict:
+def run_pipeline(model_name: str, out_dir, opts: SweepOptions, *, echo=print, model=None,
+                 data=None) -> dict:
+    """``model``/``data``: a user model and its ``DataSource`` (see ``run_sweep``)."""
     t0 = time.time()
     out_dir = os.fspath(out_dir)
     echo(f"== FlexiQ pipeline: {model_name} -> {out_dir}")
@@ -30,10 +32,13 @@ def run_pipeline(model_name: str, out_dir, opts: SweepOptions, *, echo=print) ->
     if not M.selection_available():
         echo("   note: quant.select is not available here; FlexiQ uses the default channel "
              "priority (method 'range') and the searches are skipped")
-    table = run_sweep(model_name, out_dir, opts)
+    table = run_sweep(model_name, out_dir, opts, model=model, data=data)
     rows = [r for r in table.table() if r["model"] == model_name]
     plots = plot_sweep(rows, out_dir) if any(r.get("cycles") is not None for r in rows) else []
     text = format_table(rows)
+    if rows and all(r.get("accuracy") is None for r in rows):
+        text += (f"\n\nNote: {rows[0].get('eval_set')} has no labels: accuracy is empty; "
+                 "agree_8bit and kl_8bit give the fidelity to the 8-bit model.")
     summary = os.path.join(out_dir, "summary.md")
     io.write_text(summary, summary_markdown(model_name, rows) + "\n"
                   + "".join(f"![trade-off]({os.path.basename(p)})\n" for p in plots))

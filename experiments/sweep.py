@@ -34,6 +34,7 @@ from quant.errors import ConfigError, FlexiQError
 from . import methods as M
 from . import metrics, npu_run
 from .data import calibration_batches, evaluation_set
+from .model_ref import load_registry_model
 from .sweep_table import SweepTable
 
 
@@ -127,8 +128,13 @@ class _Refs:
 
 
 def run_sweep(model_name: str, out_dir, opts: SweepOptions | None = None, *,
-              model: torch.nn.Module | None = None) -> SweepTable:
-    """Measure every (method, ratio) row not yet in ``out_dir/sweep.csv``; return the table."""
+              model: torch.nn.Module | None = None, data=None) -> SweepTable:
+    """Measure every (method, ratio) row not yet in ``out_dir/sweep.csv``; return the table.
+
+    ``model_name`` labels the rows (and, unless ``model`` is given, is a registry name);
+    ``data`` is a ``data_source.DataSource`` for calibration and evaluation (default: the
+    registry model's own data, or ``opts.data``). Without labels, accuracy stays empty and
+    the rows report fidelity to the 8-bit model (agreement, KL)."""
     opts = opts or SweepOptions()
     out_dir = os.fspath(out_dir)
     methods = M.validate(opts.methods)
@@ -182,9 +188,18 @@ def run_sweep(model_name: str, out_dir, opts: SweepOptions | None = None, *,
 
     torch.manual_seed(opts.seed)
     if model is None:
-        model = load_model(model_name, pretrained=opts.pretrained, weights=opts.weights)
-    calib = calibration_batches(model_name, opts.calib_images, seed=opts.seed, data=opts.data)
-    ev = evaluation_set(model_name, limit=opts.limit, data=opts.data, seed=opts.seed)
+        model = load_registry_model(model_name, pretrained=opts.pretrained, weights=opts.weights)
+    if data is None:
+        calib = calibration_batches(model_name, opts.calib_images, seed=opts.seed, data=opts.data)
+        ev = evaluation_set(model_name, limit=opts.limit, data=opts.data, seed=opts.seed)
+    else:
+        calib = data.calibration(opts.calib_images, seed=opts.seed)
+        ev = data.evaluation(opts.limit, seed=opts.seed, num_outputs=_num_outputs(model, calib))
+    if ev.labels is None:
+        if opts.sim_images:
+            raise ConfigError(f"--sim-images needs labels; {ev.name} has none")
+        _log(f"[sweep] {model_name}: {ev.name} has no labels: accuracy is left empty; the rows "
+             "report fidelity to the 8-bit model (agree_8bit, kl_8bit)", opts.progress)
     fx = ev.fidelity_x
     n_lab = len(ev.x)
     npu_cfg = None
@@ -283,25 +298,11 @@ def _measure(model_name, method, r, qm, prog, ev, refs, opts, npu_cfg, n_lab) ->
     return row
 
 
-def load_model(model_name: str, *, pretrained: bool = True, weights: str | None = None):
-    """The registry model, with its shipped weights, random ones, or those in ``weights``."""
-    import models
-
-    if not weights:
-        return models.get(model_name, pretrained=pretrained)
-    from quant.errors import DataMissingError
-
-    if not os.path.exists(weights):
-        raise DataMissingError(f"weights file {weights} does not exist")
-    state = torch.load(weights, map_location="cpu", weights_only=False)
-    if isinstance(state, dict) and isinstance(state.get("model"), dict):
-        state = state["model"]  # a `flexiq train` state file
-    model = models.get(model_name, pretrained=False)
-    try:
-        model.load_state_dict(state, strict=True)
-    except RuntimeError as e:
-        raise FlexiQError(f"{weights} does not fit {model_name}: {str(e).splitlines()[0]}") from None
-    return model.eval()
+def _num_outputs(model, calib) -> int | None:
+    """Classes the model outputs (last axis of its output on one calibration sample)."""
+    with torch.no_grad():
+        y = model(calib[0][:1])
+    return int(y.shape[-1]) if isinstance(y, torch.Tensor) and y.dim() >= 1 else None
 
 
 def _default_clock() -> float:

@@ -77,19 +77,6 @@ def _write(out_dir, rows):
     _atomic_write(os.path.join(out_dir, "table7.md"), "\n".join(lines) + "\n")
 
 
-def load_model(name, weights=None):
-    import models
-
-    if weights is None:
-        return models.get(name, pretrained=True), "shipped"
-    m = models.get(name, pretrained=False)
-    state = torch.load(weights, map_location="cpu", weights_only=False)
-    if isinstance(state, dict) and "model" in state and isinstance(state["model"], dict):
-        state = state["model"]
-    m.load_state_dict(state)
-    return m.eval(), weights
-
-
 def _outputs(fq, x, plan=None, batch=500):
     outs = []
     with torch.no_grad():
@@ -121,10 +108,12 @@ def evaluate(qm, test_x, test_y, exact_n):
 def run_model(name, args, done, rows, out_dir, weights):
     import quant
     from experiments.data import calibration_batches
+    from experiments.model_ref import load_registry_model
     from models.datasets import fashion_mnist_loader, load_fashion_mnist, normalize_images
     from quant.finetune import finetune
 
-    model, wsrc = load_model(name, weights)
+    model = load_registry_model(name, weights=weights)
+    wsrc = "shipped" if weights is None else weights
     tag = "shipped" if weights is None else "w" + hex(zlib.crc32(os.path.abspath(weights).encode()))[2:]
     tag += f".g{args.group_size}"
     wsrc = wsrc if args.group_size == 64 else f"{wsrc} (G={args.group_size})"

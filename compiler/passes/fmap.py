@@ -1,7 +1,8 @@
 """Which 4-d tensors are feature maps (logical NCHW, stored NHWC).
 
 Conv and pooling outputs, the image input, and what element-wise ops make of them are
-feature maps; a layout op's output is one when a conv or pool reads it. Other 4-d tensors
+feature maps, and so is a concatenation of feature maps; a layout op's output is one when a
+conv or pool reads it. Other 4-d tensors
 (attention heads [B, H, T, D], Swin windows) keep their logical layout, so the axis a
 row-wise op reduces over is always the last one in memory.
 """
@@ -30,6 +31,10 @@ def assign_fmaps(g: nx.DiGraph) -> nx.DiGraph:
                 ins = tensor_inputs(g, n) if d.get("fx") is not None else list(g.predecessors(n))
                 ins = [a for a in ins if "const" not in g.nodes[a]]
                 fmap = bool(ins) and bool(g.nodes[ins[0]].get("fmap"))
+            elif k == "cat":
+                # channels (or any axis) of feature maps joined: a feature map again
+                ins = [a for a in tensor_inputs(g, n) if "const" not in g.nodes[a]]
+                fmap = bool(ins) and all(g.nodes[a].get("fmap") for a in ins)
             elif k == "layout":
                 fmap = any(g.nodes[u]["kind"] in _READERS for u in g.successors(n))
         d["fmap"] = fmap

@@ -104,8 +104,10 @@ def assign_layouts(g: nx.DiGraph) -> nx.DiGraph:
         for m in members:
             for u in g.successors(m):
                 du = g.nodes[u]
-                if u in mset:
-                    continue
+                if u in mset and _transparent(du):
+                    continue  # passes the class's order through
+                # a GEMM (or fixed op) in this class by its *output* (e.g. the conv of a
+                # residual branch `relu(conv(y) + y)`) still reads y as a consumer
                 if du["kind"] in GEMMS and not _is_depthwise(du) and tensor_inputs(g, u)[:1] == [m]:
                     # a layer that never runs 4-bit reads any order (its columns follow)
                     needs.append((m, u, du["layer"].order if du["layer"].eligible else None))

@@ -1,4 +1,8 @@
-"""`flexiq compile NAME_OR_CHECKPOINT -o PROG`: quantize, (select), compile to an NPU program."""
+"""`flexiq compile MODEL -o PROG`: quantize, (select), compile to an NPU program.
+
+MODEL is any model reference (experiments/model_ref.py); its calibration data comes from
+``--calib-data`` (experiments/data_source.py). The program carries the model's name.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +12,10 @@ from quant.errors import ConfigError
 
 
 def register(sub) -> None:
+    from experiments.commands.model_args import add_model_args
+
     p = sub.add_parser("compile", help="quantize a model and compile it to an NPU program")
-    p.add_argument("model", help="registry name (see `flexiq info`) or a .pt file holding a "
-                                 "whole torch module or a state dict (then give --arch)")
+    add_model_args(p)
     p.add_argument("-o", "--output", required=True, help="program file to write (.npz)")
     p.add_argument("--arch", help="registry architecture for a state-dict checkpoint")
     p.add_argument("--random-weights", action="store_true",
@@ -21,8 +26,6 @@ def register(sub) -> None:
                                                   "selection's ladder, or 0,0.25,0.5,0.75,1)")
     p.add_argument("--batch", type=int, default=1, help="batch size the program is built for")
     p.add_argument("--calib", type=int, default=256, help="calibration images")
-    p.add_argument("--data", default="auto", choices=["auto", "synthetic"],
-                   help="calibration data: the model's data set, or seeded noise")
     p.add_argument("--extraction", default="effective", choices=["effective", "naive"])
     p.add_argument("--dynamic", action="store_true", help="dynamic (per-image) extraction")
     p.add_argument("--weight-shift", default="group", choices=["group", "weight"])
@@ -44,60 +47,37 @@ def parse_ratios(text: str) -> list[float]:
     return rs
 
 
-def load_model(spec: str, arch: str | None, random_weights: bool):
-    """(module, registry name or None) for a registry name or a checkpoint path."""
-    import torch
-
-    import models
-
-    if os.path.exists(spec):
-        obj = torch.load(spec, map_location="cpu", weights_only=False)
-        if isinstance(obj, torch.nn.Module):
-            return obj.eval(), arch
-        if not arch:
-            raise ConfigError(f"{spec} holds a state dict: name its architecture with --arch")
-        m = models.build(arch)
-        m.load_state_dict(obj.get("model", obj) if isinstance(obj, dict) else obj)
-        return m.eval(), arch
-    if spec not in models.names():
-        raise ConfigError(f"unknown model {spec!r}: not a file and not one of {models.names()}")
-    if random_weights or not models.info(spec).get("pretrained_available", True):
-        if not random_weights:
-            print(f"note: {spec} has no weights installed; using random weights (cycles only)")
-        return models.get(spec, pretrained=False), spec
-    return models.get(spec, pretrained=True), spec
-
-
 def run(args) -> int:
     import numpy as np
     import torch
 
     import compiler
     import quant
-    from experiments.data import calibration_batches
+    from experiments.commands.model_args import resolve_args
     from npu_sim import NPUConfig
 
     sel = quant.Selection.load(args.selection) if args.selection else None
     ratios = parse_ratios(args.ratios) if args.ratios else (
         list(sel.ratios) if sel else [0.0, 0.25, 0.5, 0.75, 1.0])
     cfg = NPUConfig.from_toml(args.npu_config) if args.npu_config else NPUConfig()
-    model, name = load_model(args.model, args.arch, args.random_weights)
-    data = args.data
-    if name is None:
-        raise ConfigError("a whole-module checkpoint needs --arch to pick its calibration data")
-    calib = calibration_batches(name, args.calib, data=data)
+    ref, source = resolve_args(args, random_fallback=True)
+    calib = source.calibration(args.calib)
     qcfg = quant.QuantConfig(extraction=args.extraction, dynamic=args.dynamic,
                              weight_shift=args.weight_shift, group_size=cfg.group_size)
-    qm = quant.quantize(model, calib, qcfg)
+    qm = quant.quantize(ref.module, calib, qcfg)
     if sel is None:  # ratios must mean something: range priority over the ratios asked for
         sel = quant.select(qm, calib, method="range", ratios=ratios, progress=False)
         print(f"note: no --selection given: using range priority for ratios "
               f"{', '.join(f'{r:g}' for r in sel.ratios)} (4-bit MAC shares)")
     qm.attach_selection(sel)
     example = torch.cat(calib)[: args.batch]
-    prog = compiler.compile(qm, example, config=cfg, ratios=ratios, name=name)
+    if len(example) < args.batch:
+        raise ConfigError(f"--batch {args.batch}: the calibration data has only {len(example)} samples")
+    prog = compiler.compile(qm, example, config=cfg, ratios=ratios, name=ref.name)
     prog.meta["selection"] = {"method": sel.method, "ratios": [float(r) for r in sel.ratios],
                               "file": args.selection}
+    prog.meta["model_ref"] = {"spec": str(args.model), "kind": ref.kind,
+                              "input_shape": list(ref.input_shape), "calib_data": source.key}
     prog.meta["example_input"] = np.asarray(compiler.encode_input(prog, example)).tolist() \
         if example.numel() <= 4096 else None
     topology = None
@@ -105,13 +85,14 @@ def run(args) -> int:
         from experiments.scalesim import topology_text
         from experiments.scalesim.export import model_topology
 
-        topology = topology_text(model_topology(model, example))
+        topology = topology_text(model_topology(ref.module, example))
+    os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
     prog.save(args.output)
     if topology is not None:
         from experiments.io import write_text
 
         write_text(args.topology_csv, topology)
         print(f"wrote {args.topology_csv}: SCALE-Sim topology (run with -i conv)")
-    print(f"wrote {args.output}: {len(prog.instructions)} instructions, "
+    print(f"wrote {args.output} (model {ref.name}): {len(prog.instructions)} instructions, "
           f"{len(prog.max4_regs)} mixed-precision layers, ratios {sorted(prog.max4_tables, key=float)}")
     return 0

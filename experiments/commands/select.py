@@ -1,6 +1,7 @@
 """`flexiq select MODEL -o sel.json` and `flexiq finetune MODEL -o model.pt`.
 
-select: quantize MODEL on calibration data from its training split and search nested 4-bit
+select: quantize MODEL (any model reference, experiments/model_ref.py) on its calibration data
+(a registry model: its training split; else ``--calib-data``) and search nested 4-bit
 channel selections for a ladder of ratios (quant.select); the JSON it writes is what
 `flexiq compile --selection` and QuantizedModel.attach_selection read. A greedy or
 evolutionary search checkpoints as it goes next to the output (OUT.search.json, removed
@@ -22,8 +23,10 @@ from quant.errors import ConfigError
 
 
 def register(sub) -> None:
+    from experiments.commands.model_args import add_model_args
+
     p = sub.add_parser("select", help="search nested 4-bit channel selections for a model")
-    p.add_argument("model", help="registry name (see `flexiq info`)")
+    add_model_args(p)
     p.add_argument("-o", "--output", required=True, help="selection JSON to write")
     p.add_argument("--method", default="evolutionary", choices=["random", "range", "greedy", "evolutionary"])
     p.add_argument("--ratios", default="0,0.25,0.5,0.75,1", help="comma-separated 4-bit ratios")
@@ -43,6 +46,7 @@ def register(sub) -> None:
     p.add_argument("--extraction", default="effective", choices=["effective", "naive"])
     p.add_argument("--dynamic", action="store_true", help="dynamic (per-image) extraction")
     p.add_argument("--random-weights", action="store_true", help="random weights (timing studies)")
+    p.add_argument("--arch", help="registry architecture for a state-dict checkpoint")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=run_select)
@@ -85,14 +89,14 @@ def _model(name, random_weights=False):
 def run_select(args) -> int:
     import quant
     from experiments.commands.compile import parse_ratios
-    from experiments.data import calibration_batches
+    from experiments.commands.model_args import resolve_args
 
     _setup(args)
     ratios = parse_ratios(args.ratios)
     cfg = quant.QuantConfig(extraction=args.extraction, dynamic=args.dynamic)
-    model = _model(args.model, args.random_weights)
-    calib = calibration_batches(args.model, args.calib)
-    qm = quant.quantize(model, calib, cfg, progress=not args.quiet)
+    ref, source = resolve_args(args)
+    calib = source.calibration(args.calib)
+    qm = quant.quantize(ref.module, calib, cfg, progress=not args.quiet)
     ckpt = args.output + ".search.json" if args.method in ("greedy", "evolutionary") else None
     if ckpt and os.path.exists(ckpt) and not args.resume:
         raise ConfigError(f"a search checkpoint {ckpt!r} exists: pass --resume to continue it, "
@@ -102,7 +106,8 @@ def run_select(args) -> int:
                        budget=args.budget, search=args.search, population=args.population,
                        generations=args.generations, fitness_batch=args.fitness_batch,
                        checkpoint=ckpt, resume=args.resume, progress=not args.quiet)
-    sel.meta.update(model=args.model, wall_seconds=round(time.perf_counter() - t0, 2))
+    sel.meta.update(model=ref.name, model_ref=str(args.model), calib_data=source.key,
+                    wall_seconds=round(time.perf_counter() - t0, 2))
     sel.save(args.output)
     if ckpt and os.path.exists(ckpt):  # done: a leftover checkpoint would block the next run
         os.remove(ckpt)

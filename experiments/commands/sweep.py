@@ -1,10 +1,13 @@
-"""`flexiq sweep NAME --ratios 0,0.25,0.5,0.75,1 [--method M ...] -o DIR`: accuracy and cycles
-per 4-bit ratio in DIR/sweep.csv and DIR/sweep.json (resumable)."""
+"""`flexiq sweep MODEL --ratios 0,0.25,0.5,0.75,1 [--method M ...] -o DIR`: accuracy and cycles
+per 4-bit ratio in DIR/sweep.csv and DIR/sweep.json (resumable). MODEL is any model reference
+(experiments/model_ref.py); rows carry its name."""
 
 from __future__ import annotations
 
 
 def add_common(p) -> None:
+    from experiments.commands.model_args import add_model_args
+
     p.add_argument("--ratios", default="0,0.25,0.5,0.75,1",
                    help="comma-separated 4-bit ratios (0 and 1 are always added)")
     p.add_argument("--limit", type=int, default=None,
@@ -23,7 +26,10 @@ def add_common(p) -> None:
     p.add_argument("--weights", default=None,
                    help="load this state dict (or `flexiq train` state.pt) instead of the shipped weights")
     p.add_argument("--synthetic-data", action="store_true",
-                   help="seeded noise instead of real data (tests; accuracy meaningless)")
+                   help="seeded noise instead of real data (tests; accuracy meaningless); "
+                        "the same as --calib-data synthetic")
+    p.add_argument("--arch", help="registry architecture for a state-dict checkpoint")
+    add_model_args(p, positional=False)
     p.add_argument("--population", type=int, default=None, help="evolutionary search population")
     p.add_argument("--generations", type=int, default=None, help="evolutionary search generations")
     p.add_argument("--npu-config", default=None, help="NPU configuration TOML")
@@ -32,8 +38,10 @@ def add_common(p) -> None:
 
 
 def register(sub) -> None:
+    from experiments.commands.model_args import MODEL_HELP
+
     p = sub.add_parser("sweep", help="accuracy + simulated cycles per 4-bit ratio (CSV/JSON table)")
-    p.add_argument("name", help="registry model name")
+    p.add_argument("name", metavar="MODEL", help=MODEL_HELP)
     p.add_argument("--method", "--methods", dest="methods", action="append", default=None,
                    help="method(s), repeatable or comma-separated (default: all baselines and "
                         "FlexiQ selections): uniform_int4 (naive MSB at 100 %%), naive_msb, "
@@ -45,7 +53,26 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-def options_from_args(args, methods=None):
+def resolve(args):
+    """(ModelRef, DataSource) of the MODEL argument; calibration and evaluation share the
+    source (``--calib-data``; ``--synthetic-data`` is ``synthetic``)."""
+    from experiments.commands.model_args import resolve_args
+    from quant.errors import ConfigError
+
+    if args.synthetic_data:
+        if args.calib_data not in ("auto", "synthetic"):
+            raise ConfigError("--synthetic-data and --calib-data name different data")
+        args.calib_data = "synthetic"
+    return resolve_args(args, dest="name", weights=args.weights)
+
+
+def note_unlabelled(rows, echo=print) -> None:
+    if rows and all(r.get("accuracy") is None for r in rows):
+        echo(f"note: {rows[0].get('eval_set')} has no labels: accuracy is empty; agree_8bit and "
+             "kl_8bit give the fidelity to the 8-bit model")
+
+
+def options_from_args(args, methods=None, source=None):
     from experiments import methods as M
     from experiments.sweep import SweepOptions, parse_ratios
 
@@ -68,7 +95,8 @@ def options_from_args(args, methods=None):
         calib_images=args.calib_images, seed=args.seed, check_images=args.check_images,
         sim_images=args.sim_images, simulate=not args.no_sim,
         pretrained=not args.random_weights, weights=args.weights,
-        data="synthetic" if args.synthetic_data else "auto", search=search, npu_config=npu,
+        data=source.key if source is not None else ("synthetic" if args.synthetic_data else "auto"),
+        search=search, npu_config=npu,
         quant_base={"group_size": npu["group_size"]} if npu else {},
         progress=not args.quiet, fresh=args.fresh)
 
@@ -77,16 +105,19 @@ def run(args) -> int:
     from experiments.sweep import run_sweep
     from experiments.sweep_table import format_table
 
-    table = run_sweep(args.name, args.out, options_from_args(args))
-    rows = [r for r in table.table() if r["model"] == args.name]
+    ref, source = resolve(args)
+    table = run_sweep(ref.name, args.out, options_from_args(args, source=source),
+                      model=ref.module, data=source)
+    rows = [r for r in table.table() if r["model"] == ref.name]
     print(format_table(rows))
+    note_unlabelled(rows)
     import os
 
     from experiments.io import write_text
     from experiments.sweep_table import summary_markdown
 
-    summary = os.path.join(args.out, f"summary_{args.name}.md")
-    write_text(summary, summary_markdown(args.name, rows))
+    summary = os.path.join(args.out, f"summary_{ref.name}.md")
+    write_text(summary, summary_markdown(ref.name, rows))
     print(f"table: {table.csv_path}\n       {table.json_path}\nsummary: {summary}")
     if args.plot:
         from experiments.plotting import plot_sweep
