@@ -245,7 +245,12 @@ def check_selection_meta(sel, path, *, model=None, extraction=None, group_size=N
     meta = sel.meta if isinstance(sel.meta, dict) else {}
     qc = meta.get("quant_config") if isinstance(meta.get("quant_config"), dict) else {}
     made_for = meta.get("model")
-    if model and made_for and not os.path.exists(str(model)) and made_for != model:
+    # a registry name is compared with the name the selection records; a file reference
+    # (path, path.py:factory) with the reference the selection was made from, if it records one
+    spec = str(model) if model else ""
+    is_file_ref = os.path.exists(spec) or "/" in spec or ":" in spec or "." in spec
+    if spec and made_for and spec not in (made_for, meta.get("model_ref")) and (
+            not is_file_ref or meta.get("model_ref")):
         raise SelectionFileError(f"--selection {path}: made for model {made_for!r}, not "
                                  f"{model!r}")
     if extraction and qc.get("extraction") and qc["extraction"] != extraction:
