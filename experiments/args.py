@@ -246,11 +246,10 @@ def check_selection_meta(sel, path, *, model=None, extraction=None, group_size=N
     qc = meta.get("quant_config") if isinstance(meta.get("quant_config"), dict) else {}
     made_for = meta.get("model")
     # a registry name is compared with the name the selection records; a file reference
-    # (path, path.py:factory) with the reference the selection was made from, if it records one
+    # (path, path.py:factory, .pt2, .onnx) names its model only once loaded (or by --name)
     spec = str(model) if model else ""
-    is_file_ref = os.path.exists(spec) or "/" in spec or ":" in spec or "." in spec
-    if spec and made_for and spec not in (made_for, meta.get("model_ref")) and (
-            not is_file_ref or meta.get("model_ref")):
+    is_file_ref = os.path.exists(spec) or any(c in spec for c in "/:.")
+    if spec and made_for and not is_file_ref and spec != made_for:
         raise SelectionFileError(f"--selection {path}: made for model {made_for!r}, not "
                                  f"{model!r}")
     if extraction and qc.get("extraction") and qc["extraction"] != extraction:
