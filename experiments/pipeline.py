@@ -35,12 +35,13 @@ def run_pipeline(model_name: str, out_dir, opts: SweepOptions, *, echo=print, mo
     table = run_sweep(model_name, out_dir, opts, model=model, data=data)
     rows = [r for r in table.table() if r["model"] == model_name]
     plots = plot_sweep(rows, out_dir) if any(r.get("cycles") is not None for r in rows) else []
-    text = format_table(rows)
+    note = ""
     if rows and all(r.get("accuracy") is None for r in rows):
-        text += (f"\n\nNote: {rows[0].get('eval_set')} has no labels: accuracy is empty; "
-                 "agree_8bit and kl_8bit give the fidelity to the 8-bit model.")
+        note = (f"\n\nNote: {rows[0].get('eval_set')} has no labels: accuracy is empty; "
+                "agree_8bit and kl_8bit give the fidelity to the 8-bit model.")
+    text = format_table(rows) + note
     summary = os.path.join(out_dir, "summary.md")
-    io.write_text(summary, summary_markdown(model_name, rows) + "\n"
+    io.write_text(summary, summary_markdown(model_name, rows) + note + "\n\n"
                   + "".join(f"![trade-off]({os.path.basename(p)})\n" for p in plots))
     echo(text)
     echo(f"\ntable:   {table.csv_path}\n         {table.json_path}")

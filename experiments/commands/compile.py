@@ -65,17 +65,23 @@ def run(args) -> int:
     qcfg = quant.QuantConfig(extraction=args.extraction, dynamic=args.dynamic,
                              weight_shift=args.weight_shift, group_size=cfg.group_size)
     qm = quant.quantize(ref.module, calib, qcfg)
-    if sel is None:  # ratios must mean something: range priority over the ratios asked for
+    eligible = any(L.eligible and L.groups == 1 for L in qm.layers.values())
+    if sel is None and eligible:  # ratios must mean something: range priority over them
         sel = quant.select(qm, calib, method="range", ratios=ratios, progress=False)
         print(f"note: no --selection given: using range priority for ratios "
               f"{', '.join(f'{r:g}' for r in sel.ratios)} (4-bit MAC shares)")
-    qm.attach_selection(sel)
+    elif sel is None:
+        print("note: no layer of this model can run 4-bit input channels (first layer, heads "
+              "and depthwise convs stay 8-bit): every ratio runs in 8 bits")
+    if sel is not None:
+        qm.attach_selection(sel)
     example = torch.cat(calib)[: args.batch]
     if len(example) < args.batch:
         raise ConfigError(f"--batch {args.batch}: the calibration data has only {len(example)} samples")
     prog = compiler.compile(qm, example, config=cfg, ratios=ratios, name=ref.name)
-    prog.meta["selection"] = {"method": sel.method, "ratios": [float(r) for r in sel.ratios],
-                              "file": args.selection}
+    if sel is not None:
+        prog.meta["selection"] = {"method": sel.method,
+                                  "ratios": [float(r) for r in sel.ratios], "file": args.selection}
     prog.meta["model_ref"] = {"spec": str(args.model), "kind": ref.kind,
                               "input_shape": list(ref.input_shape), "calib_data": source.key}
     prog.meta["example_input"] = np.asarray(compiler.encode_input(prog, example)).tolist() \

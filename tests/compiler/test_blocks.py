@@ -99,7 +99,7 @@ def _quantized(block, channels, selection, **cfg):
 @pytest.mark.parametrize("block", sorted(BLOCKS))
 def test_block_bit_exact(block, channels, selection, cfg):
     qm, x = _quantized(block, channels, selection, **cfg)
-    prog = compiler.compile(qm, x, ratios=RATIOS)
+    prog = compiler.compile(qm, x, ratios=RATIOS, config=npu_sim.NPUConfig(group_size=16))
     some_four_bit = False
     for r in RATIOS:
         qm.set_ratio(r)
