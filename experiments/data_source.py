@@ -15,8 +15,13 @@
 * a ``.npy`` array or ``.pt`` tensor of shape [N, *input_shape], or a ``.pt`` dict with
   ``"x"`` and optional ``"y"`` labels.
 
-Calibration takes the first ``n`` samples; evaluation (sweep/pipeline) the first ``limit``.
-Labels are optional: without them the sweep reports fidelity to the 8-bit model only.
+Calibration and evaluation never share a sample: a folder or tensor file is split once,
+by a seeded permutation of its samples (files), into an evaluation part (a quarter, at least
+one sample) and a calibration part (the rest); ``imagenet`` calibrates on the photo pool's
+calibration photos and measures fidelity on its evaluation photos (split by photo,
+``models/datasets/photo_pool.py``). Calibration takes the first ``n`` samples of its part;
+evaluation (sweep/pipeline) the first ``limit`` of its part. Labels are optional: without
+them the sweep reports fidelity to the 8-bit model only.
 """
 
 from __future__ import annotations
@@ -93,11 +98,9 @@ class DataSource:
             idx = np.sort(np.random.default_rng(seed).permutation(len(images))[:n])
             x = self._fmnist(images[idx])
         elif self.kind == "imagenet":
-            from models.datasets import photo_pool_files
-
-            x = self._images(photo_pool_files())[:n]
+            x = self._images(_pool_side("calib")[:n])
         else:
-            x = self._samples()[0][:n]
+            x = self._part("calib")[0][:n]
         return [x[i:i + batch] for i in range(0, len(x), batch)]
 
     def evaluation(self, limit: int | None = None, *, seed: int = 0,
@@ -122,7 +125,7 @@ class DataSource:
             return EvalSet("fashion-mnist-test" + (f"[:{n}]" if n < len(images) else ""),
                            self._fmnist(images[:n]), y)
         if self.kind == "imagenet":
-            from models.datasets import imagenet_photo_files, photo_pool_files
+            from models.datasets import imagenet_photo_files
 
             files = imagenet_photo_files()
             x = self._images([p for p, _ in files])
@@ -130,8 +133,8 @@ class DataSource:
             if limit is not None:
                 x, y = x[:limit], y[:limit]
             return EvalSet("imagenet-photos", x, y if num_outputs in (None, 1000) else None,
-                           pool=self._images(photo_pool_files()))
-        x, y = self._samples()
+                           pool=self._images(_pool_side("eval")))
+        x, y = self._part("eval")
         if limit is not None:
             x, y = x[:limit], (None if y is None else y[:limit])
         return EvalSet(f"{self.kind}:{os.path.basename(os.path.normpath(self.path))}", x, y)
@@ -174,12 +177,43 @@ class DataSource:
         x = torch.from_numpy(np.stack(out)).permute(0, 3, 1, 2).float().div_(255.0)
         return _normalize(x, self.prep.mean or default_mean, self.prep.std or default_std)
 
+    def _part(self, side: str):
+        """(x, labels or None) of one side ("calib" or "eval") of a folder or tensor file."""
+        x, y = self._samples()
+        idx = split_indices(len(x))[side]
+        return x[idx], (None if y is None else y[idx])
+
     def _samples(self):
         """(x, labels or None) of a folder or a tensor file."""
         if self.kind == "folder":
             files, labels = _image_files(self.path)
             return self._images(files), labels
         return _tensor_file(self.path, self.shape)
+
+
+EVAL_SHARE = 0.25  # of a user's folder or tensor file, held out for evaluation
+
+
+def split_indices(n: int, seed: int = 0) -> dict:
+    """Sample indices of the two disjoint sides of ``n`` samples: ``{"calib", "eval"}``."""
+    if n < 2:
+        raise ConfigError(f"the data has {n} sample(s): at least 2 are needed to keep "
+                          "calibration and evaluation samples apart")
+    perm = np.random.default_rng(seed).permutation(n)
+    k = max(1, int(round(n * EVAL_SHARE)))
+    return {"eval": torch.as_tensor(np.sort(perm[:k])), "calib": torch.as_tensor(np.sort(perm[k:]))}
+
+
+def _pool_side(side: str) -> list[str]:
+    """Installed photo-pool files on one side of the split by photo."""
+    from models.datasets._missing import missing
+    from models.datasets.photo_pool import pool_status, split_of
+
+    found, note = pool_status()
+    files = [f for p, f in found if split_of(p) == side]
+    if not files:
+        raise missing("photos", note or f"no {side} photos of the pool are installed")
+    return files
 
 
 def _normalize(x, mean, std) -> torch.Tensor:

@@ -13,7 +13,7 @@ import npu_sim
 import quant
 from experiments import io
 from experiments.cli import main
-from experiments.data_source import Preprocess, resolve_data
+from experiments.data_source import Preprocess, resolve_data, split_indices
 from experiments.model_ref import resolve
 
 SHAPE = (3, 8, 8)
@@ -169,11 +169,28 @@ def test_calibration_sources(tmp_path):
     ref = resolve(spec, input_shape=SHAPE)
     src = resolve_data(str(tmp_path / "imgs"), ref, Preprocess((0.5,), (0.25,), None))
     ev = src.evaluation()
-    assert ev.x.shape == (6, *SHAPE) and ev.labels.tolist() == [0, 0, 0, 1, 1, 1]
+    side = split_indices(6)
+    assert ev.x.shape == (2, *SHAPE)  # a quarter of the 6 images, the rest calibrates
+    assert ev.labels.tolist() == [[0, 0, 0, 1, 1, 1][i] for i in side["eval"].tolist()]
     # centre crop of the shorter side, scaled to [0, 1], then (x - mean) / std
     assert float(ev.x.min()) >= -2.0 - 1e-6 and float(ev.x.max()) <= 2.0 + 1e-6
-    npy = resolve_data(str(tmp_path / "calib.npy"), ref).calibration(16)
-    assert sum(len(b) for b in npy) == 16 and torch.equal(npy[0][0], torch.from_numpy(x[0]))
+    cal = torch.cat(src.calibration(16))
+    assert len(cal) == 4 and not any(torch.equal(c, e) for c in cal for e in ev.x)
+    npy_src = resolve_data(str(tmp_path / "calib.npy"), ref)
+    npy = npy_src.calibration(16)
+    side = split_indices(20)
+    assert sum(len(b) for b in npy) == 15  # 20 samples: 5 held out for evaluation
+    assert torch.equal(npy[0][0], torch.from_numpy(x[int(side["calib"][0])]))
+    assert torch.equal(npy_src.evaluation().x, torch.from_numpy(x[side["eval"].numpy()]))
+
+
+def test_calibration_and_evaluation_never_share_a_sample():
+    for n in (2, 3, 7, 20, 101):
+        side = split_indices(n)
+        cal, ev = set(side["calib"].tolist()), set(side["eval"].tolist())
+        assert cal and ev and not cal & ev and cal | ev == set(range(n))
+    with pytest.raises(quant.errors.ConfigError, match="at least 2"):
+        split_indices(1)
 
 
 def test_registry_data_set_for_a_user_model(tmp_path):
