@@ -58,9 +58,28 @@ class LoweringContext:
             self.mask_next += n_groups
 
     def or_fields(self, tensor_name, image, ch0, first: bool) -> dict:
-        """Fields of a writer that OR-reduces what it writes into ``tensor_name``'s masks."""
+        """Fields of a writer that OR-reduces what it writes into ``tensor_name``'s masks.
+
+        ``first``: this is the writer's first band of channels ``ch0...`` for ``image``.
+        ``or_reset`` clears every mask the instruction touches, so it is set only when
+        ``ch0`` starts a group: a channel tile that starts inside a group (tiles narrower
+        than the group) must add to what the earlier tiles of that group ORed, not wipe
+        it. Writers pick tile widths with ``mask_tile`` so that every group still gets
+        its reset from the tile that starts it."""
         if (tensor_name, image) not in self.masks:
             return {}
+        g = self.mask_group[tensor_name]
         return {"or_addr": self.masks[(tensor_name, image)],
-                "or_group": self.mask_group[tensor_name], "or_ch0": int(ch0),
-                "or_reset": bool(first)}
+                "or_group": g, "or_ch0": int(ch0),
+                "or_reset": bool(first) and int(ch0) % g == 0}
+
+    def mask_tile(self, tensor_name, width: int) -> int:
+        """Largest channel-tile width <= ``width`` whose tiles (starting at multiples of it)
+        start every mask group of ``tensor_name``: a multiple or a divisor of the group
+        size. ``width`` itself when the tensor has no masks."""
+        if tensor_name not in self.mask_group or width <= 0:
+            return width
+        g = self.mask_group[tensor_name]
+        if width >= g:
+            return width // g * g
+        return max(d for d in range(1, width + 1) if g % d == 0)

@@ -173,7 +173,9 @@ def lower_dense(ctx, name, d, x, y, extra=(0, 0, 0, 0)):
         rows_for = lambda r: r * c  # noqa: E731
         out_rows, out_w = per, 1
         sh, dil, pad, pl, pr, eff, wp, hh, ww = 1, 1, 0, 0, 0, 1, 1, per, 1
-    step = 64 if (y.name in ctx.mask_group) else ctx.cfg.cols
+    # OR-mask writers: output-channel tiles start on mask groups (64 keeps the array's
+    # column tiles whole for the usual G of 16, 32, 64)
+    step = math.lcm(64, ctx.mask_group[y.name]) if y.name in ctx.mask_group else ctx.cfg.cols
     n_t, rows_t = choose_tiles(ctx, name, n, kh * kw * c, rows_for, out_w, out_rows,
                                tabs.per_n(), tabs.fixed(), step)
     sp = ctx.sram
@@ -249,7 +251,7 @@ def lower_depthwise(ctx, name, d, x, y, extra=(0, 0, 0, 0)):
     kh, kw = L.kernel
     eff = (kh - 1) * dil + 1
     wp = ww + pl + pr
-    c_t = min(c, ctx.cfg.cols)
+    c_t = ctx.mask_tile(y.name, min(c, ctx.cfg.cols))  # channel tiles start mask groups
     wk = L.w_codes[perm][:, 0]  # [C, kh, kw] in memory order
     n_tiles = -(-c // c_t)
     blk = np.zeros((n_tiles, c_t, kh, kw, c_t), dtype=np.int64)

@@ -163,7 +163,7 @@ def lower_pool(ctx, name, x, y, *, kind, kh, kw, stride, pad, m=1, s=0, lo=-128,
     oh = (h + 2 * pad - kh) // stride + 1
     ow = (w + 2 * pad - kw) // stride + 1
     sp = ctx.sram
-    c_t = min(c, sp.in_slot // (h * w), sp.out_slot // (oh * ow))
+    c_t = ctx.mask_tile(y.name, min(c, sp.in_slot // (h * w), sp.out_slot // (oh * ow)))
     if c_t < 1:
         raise TilingError(f"layer '{name}': a {h}x{w} plane does not fit the 'inp' buffer "
                           f"slot ({sp.in_slot} bytes)")
