@@ -369,7 +369,8 @@ class QuantizedModel:
             if name not in self.layers:
                 raise ConfigError(f"selection names layer '{name}', which this model lacks")
             L = self.layers[name]
-            g = selection.group_sizes.get(name) if isinstance(selection.group_sizes, dict) else None
+            sizes = getattr(selection, "group_sizes", None)  # selection-like objects may lack it
+            g = sizes.get(name) if isinstance(sizes, dict) else None
             if g is not None and int(g) != L.group_size:
                 raise SelectionFileError(f"selection was made with group size {g} for layer "
                                          f"'{name}', this model uses {L.group_size}")

@@ -106,3 +106,16 @@ def test_interrupted_sweep_resumes_and_skips_done_rows(tmp_path, monkeypatch):
 
     with pytest.raises(Exception, match="other options"):
         run_sweep("resnet20_fmnist", tmp_path, opts(methods=["range"], limit=5), model=tiny())
+
+
+def test_every_default_method_runs_through_the_sweep(tmp_path):
+    """The pipeline's methods, HAWQ's selection-like object and the searches included, each
+    give bit-exact rows (a method whose selection the runtime cannot attach fails here)."""
+    methods = ["hawq", "naive_msb", "random", "greedy", "evolutionary"]
+    table = run_sweep("resnet20_fmnist", tmp_path,
+                      opts(methods=methods, ratios=[0.0, 0.5], check_images=1,
+                           search={"fitness_batch": 4, "population": 4, "generations": 2}),
+                      model=tiny())
+    rows = table.table()
+    assert {x["method"] for x in rows} == set(methods)
+    assert all(x["sim_bitexact"] == 1 for x in rows)
