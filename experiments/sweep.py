@@ -233,7 +233,8 @@ def run_sweep(model_name: str, out_dir, opts: SweepOptions | None = None, *,
         if opts.simulate:
             _log(f"[sweep] {model_name} / {method}: compile", opts.progress)
             prog = npu_run.compile_program(
-                qm, ev.x[:1], ratios=ratios, config=npu_cfg, name=model_name,
+                qm, ev.x[:1], ratios=M.method_ratios(method, ratios), config=npu_cfg,
+                name=model_name,
                 path=os.path.join(out_dir, "programs", f"{model_name}__{_fs(method)}.npz"))
         for r in todo[method]:
             bar.set_postfix_str(f"{method} @ {r:g}")
