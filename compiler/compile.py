@@ -44,7 +44,8 @@ def _pair(v):
 class _Compiler:
     def __init__(self, qmodel, example_input, config, ratios, name, graph=None):
         self.qm = qmodel
-        self.cfg = config or NPUConfig()
+        # no config: the default NPU with the model's own G (a given config must match it)
+        self.cfg = config or NPUConfig(group_size=int(qmodel.config.group_size))
         if int(qmodel.config.group_size) != self.cfg.group_size:
             raise ConfigError(f"the model was quantized with group size G = "
                               f"{qmodel.config.group_size} but the NPU config has group_size = "
@@ -502,7 +503,9 @@ def compile(qmodel, example_input, *, config: NPUConfig | None = None, ratios=No
     """Compile ``qmodel`` (from ``quant.quantize``) for inputs shaped like ``example_input``.
 
     ``graph``: ``build_graph(qmodel, example_input)`` made once, to compile the same model
-    for several NPU configurations (design-space sweeps); the program is the same."""
+    for several NPU configurations (design-space sweeps); the program is the same.
+    ``config``: the NPU (default: the default NPU with the model's group size G); its
+    ``group_size`` must be the G the model was quantized with (``ConfigError`` otherwise)."""
     return _Compiler(qmodel, example_input, config, ratios, name, graph).run()
 
 
