@@ -16,6 +16,18 @@ except ImportError:  # pragma: no cover - Python 3.10
 
 from .errors import ConfigError
 
+
+def read_toml(path, error=ConfigError, prefix: str = "") -> dict:
+    """The TOML file ``path`` as a dict; ``error`` (one line, ``prefix`` first) when it cannot
+    be read or is not valid TOML."""
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except tomllib.TOMLDecodeError as e:
+        raise error(f"{prefix}{path}: not valid TOML ({e})") from None
+    except OSError as e:
+        raise error(f"{prefix}cannot read {path}: {e}") from None
+
 TIMINGS = ("default", "scalesim")
 
 #: Upper bounds: beyond them a machine is not meaningful to simulate (or would not fit in
@@ -127,13 +139,7 @@ class NPUConfig:
 
     @classmethod
     def from_toml(cls, path) -> NPUConfig:
-        try:
-            with open(path, "rb") as f:
-                data = tomllib.load(f)
-        except tomllib.TOMLDecodeError as e:
-            raise ConfigError(f"NPUConfig: {path}: not valid TOML ({e})") from None
-        except OSError as e:
-            raise ConfigError(f"NPUConfig: cannot read {path}: {e}") from None
+        data = read_toml(path, ConfigError, "NPUConfig: ")
         data = data.get("npu", data)
         return cls.from_dict(data)
 

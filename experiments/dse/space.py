@@ -17,13 +17,8 @@ import json
 import random
 from dataclasses import dataclass
 
-try:  # Python >= 3.11
-    import tomllib
-except ImportError:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
-
 from npu_sim import NPUConfig
-from npu_sim.config import DEFAULT_VECTOR_COSTS
+from npu_sim.config import DEFAULT_VECTOR_COSTS, read_toml
 from quant.errors import FlexiQError
 
 
@@ -214,13 +209,7 @@ def load_toml(path) -> dict:
     """The TOML form: ``models``, ``ratios``, ``random``, ``seed`` and the tables ``grid``
     (knob = [values]), ``ranges`` (knob = [low, high]) and ``base`` (fixed NPUConfig fields).
     """
-    try:
-        with open(path, "rb") as f:
-            data = tomllib.load(f)
-    except tomllib.TOMLDecodeError as e:
-        raise SpaceError(f"{path}: not valid TOML ({e})") from None
-    except OSError as e:
-        raise SpaceError(f"cannot read {path}: {e}") from None
+    data = read_toml(path, SpaceError)
     known = {"models", "ratios", "random", "seed", "grid", "ranges", "base"}
     for k in data:
         if k not in known:
