@@ -69,7 +69,9 @@ def _copy(src, dst):
         shutil.copyfile(src, dst)
 
 
-def run_variant(model, method, base, out, key, opts_base):
+def run_variant(model, method, base, out, key, opts_base, *, net=None, **extra):
+    """Measure variant ``key`` of ``method`` into ``OUT/key``; ``extra``: more SweepOptions
+    fields (tests: synthetic data, a small limit); ``net``: the float model to use."""
     from experiments.sweep import SweepOptions, run_sweep
 
     _label, spec = VARIANTS[key]
@@ -79,12 +81,14 @@ def run_variant(model, method, base, out, key, opts_base):
     if spec.get("reuse"):
         _copy(os.path.join(base, "selections", f"{model}__{method}.json"),
               os.path.join(d, "selections", f"{model}__{method}.json"))
-    opts = SweepOptions(methods=[method], ratios=opts_base["ratios"], batch=opts_base["batch"],
-                        check_images=1, simulate=spec.get("simulate", True),
-                        quant_base=spec.get("quant_base", {}), search=spec.get("search", {}))
+    kw = dict(methods=[method], ratios=opts_base["ratios"], batch=opts_base["batch"],
+              check_images=1, simulate=spec.get("simulate", True),
+              quant_base=spec.get("quant_base", {}), search=spec.get("search", {}))
+    kw.update(extra)
     t0 = time.time()
-    run_sweep(model, d, opts)
+    table = run_sweep(model, d, SweepOptions(**kw), model=net)
     print(f"[knobs] {key}: {time.time() - t0:.0f} s")
+    return table
 
 
 def _rows(directory, model, methods):
