@@ -1,0 +1,46 @@
+"""experiments/lite_knobs.py on a tiny synthetic sweep: variants reuse the base selection and
+8-bit reference, and the tables pick the right rows."""
+
+import filecmp
+
+import pytest
+
+from experiments import lite_knobs, npu_run
+from experiments.sweep import run_sweep
+from quant.errors import ConfigError
+from tests.experiments.test_sweep_e2e import opts, tiny
+
+pytestmark = pytest.mark.skipif(not npu_run.compiler_available(),
+                                reason="compiler / simulator not available")
+
+SYN = dict(limit=6, calib_images=16, data="synthetic", progress=False)
+
+
+def test_variant_reuses_selection_and_reference(tmp_path):
+    base, out = tmp_path / "base", tmp_path / "knobs"
+    run_sweep("resnet20_fmnist", base, opts(methods=["range"], ratios=[0.0, 0.5, 1.0]),
+              model=tiny())
+    table = lite_knobs.run_variant("resnet20_fmnist", "range", str(base), str(out),
+                                   "weight_shift", {"ratios": [0.5], "batch": 8}, net=tiny(), **SYN)
+    sel = "selections/resnet20_fmnist__range.json"
+    assert filecmp.cmp(base / sel, out / "weight_shift" / sel, shallow=False)
+    assert filecmp.cmp(base / "cache/resnet20_fmnist_refs.npz",
+                       out / "weight_shift/cache/resnet20_fmnist_refs.npz", shallow=False)
+    rows = {float(r["ratio"]): r for r in table.table()}
+    assert set(rows) == {0.0, 0.5, 1.0}
+    assert rows[0.0]["agree_8bit"] == 1.0  # the copied reference is this 8-bit model's
+    assert all(r["sim_bitexact"] == 1 for r in rows.values())
+
+    lite_knobs.write_table("resnet20_fmnist", "range", str(base), str(out), ["weight_shift"],
+                           [0.5])
+    text = (out / "fidelity_knobs.md").read_text()
+    assert text.count("| default (G 64") == 1 and text.count("| per-weight shifts") == 1
+    assert "| 0.5 |" in text and "| 1 |" not in text  # only the asked ratio
+    lite_knobs.write_table7("resnet20_fmnist", str(base), str(out), 0.5)
+    t7 = (out / "table7_resnet20_fmnist.md").read_text()
+    assert "| fast greedy | not measured |" in t7  # no greedy rows in this base
+
+
+def test_unknown_variant_is_refused(tmp_path):
+    with pytest.raises(ConfigError, match="unknown"):
+        lite_knobs.main(["--base", str(tmp_path), "--out", str(tmp_path), "--variants", "g8"])
