@@ -38,6 +38,7 @@ import os
 import shutil
 import time
 
+from experiments.io import write_text
 from quant.errors import ConfigError
 
 VARIANTS = {
@@ -57,7 +58,7 @@ TABLE7 = [("8-bit", None, "evolutionary", "ratio0"),
           ("random + effective extraction", None, "random", None),
           ("fast greedy", None, "greedy", None),
           ("fast evolutionary", None, "evolutionary", None),
-          ("+ dynamic extraction (integer runtime; simulator check pending)", "dynamic",
+          ("+ dynamic extraction (integer runtime; simulator bit-exact since the mask fix)", "dynamic",
            "evolutionary", None),
           ("+ finetuning (distillation, without dynamic extraction)", None, "evolutionary+ft",
            None)]
@@ -121,22 +122,24 @@ def write_table(model, method, base, out, keys, ratios):
         for r in rows:
             if float(r["ratio"]) not in ratios:
                 continue
-            ci = f"{100 * float(r['agree_8bit']):.1f} % [{100 * float(r['agree_8bit_lo']):.1f}, " \
-                 f"{100 * float(r['agree_8bit_hi']):.1f}]"
-            cyc = f"{int(float(r['cycles'])):,}" if r.get("cycles") not in (None, "") else "-"
-            be = {1: "yes", 0: "NO"}.get(int(float(r["sim_bitexact"])), "-") \
-                if r.get("sim_bitexact") not in (None, "") else "-"
-            acc = _f(r.get("accuracy"), ".0%").replace("%", " %")
+            ci, acc, cyc, be = _cells(r)
             lines.append(f"| {label} | {float(r['ratio']):g} | {100 * float(r['mac4_share']):.0f} % | "
                          f"{ci} | {_f(r['kl_8bit'], '.3f')} | {acc} | {cyc} | {be} | "
                          f"{r['n_photos']} / {r['n_images']} |")
     path = os.path.join(out, "fidelity_knobs.md")
-    os.makedirs(out, exist_ok=True)
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write("\n".join(lines) + "\n")
-    os.replace(tmp, path)
+    write_text(path, "\n".join(lines) + "\n")
     print(f"[knobs] wrote {path}")
+
+
+def _cells(r) -> tuple:
+    """A sweep row's agreement [CI], top-1, cycles and bit-exact cells, as the tables show them."""
+    ci = f"{100 * float(r['agree_8bit']):.1f} % [{100 * float(r['agree_8bit_lo']):.1f}, " \
+         f"{100 * float(r['agree_8bit_hi']):.1f}]"
+    acc = _f(r.get("accuracy"), ".0%").replace("%", " %")
+    cyc = f"{int(float(r['cycles'])):,}" if r.get("cycles") not in (None, "") else "-"
+    be = {1: "yes", 0: "NO"}.get(int(float(r["sim_bitexact"])), "-") \
+        if r.get("sim_bitexact") not in (None, "") else "-"
+    return ci, acc, cyc, be
 
 
 def _find(rows, ratio):
@@ -161,20 +164,11 @@ def write_table7(model, base, out, ratio):
         if r is None:
             lines.append(f"| {label} | not measured | | | | | |")
             continue
-        ci = f"{100 * float(r['agree_8bit']):.1f} % [{100 * float(r['agree_8bit_lo']):.1f}, " \
-             f"{100 * float(r['agree_8bit_hi']):.1f}]"
-        cyc = f"{int(float(r['cycles'])):,}" if r.get("cycles") not in (None, "") else "-"
-        be = {1: "yes", 0: "NO"}.get(int(float(r["sim_bitexact"])), "-") \
-            if r.get("sim_bitexact") not in (None, "") else "-"
-        acc = _f(r.get("accuracy"), ".0%").replace("%", " %")
+        ci, acc, cyc, be = _cells(r)
         lines.append(f"| {label} | {100 * float(r['mac4_share']):.0f} % | {ci} | "
                      f"{_f(r['kl_8bit'], '.3f')} | {acc} | {cyc} | {be} |")
     path = os.path.join(out, f"table7_{model}.md")
-    os.makedirs(out, exist_ok=True)
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write("\n".join(lines) + "\n")
-    os.replace(tmp, path)
+    write_text(path, "\n".join(lines) + "\n")
     print(f"[knobs] wrote {path}")
 
 
