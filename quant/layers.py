@@ -46,6 +46,11 @@ class GemmLayer:
     max4: int = 0
 
     @property
+    def selectable(self) -> bool:
+        """Can a selection choose this layer's 4-bit channels (eligible and not grouped)?"""
+        return self.eligible and self.groups == 1
+
+    @property
     def n_groups(self) -> int:
         return -(-self.in_channels // self.group_size)
 

@@ -65,7 +65,7 @@ def run(args) -> int:
     qcfg = quant.QuantConfig(extraction=args.extraction, dynamic=args.dynamic,
                              weight_shift=args.weight_shift, group_size=cfg.group_size)
     qm = quant.quantize(ref.module, calib, qcfg)
-    eligible = any(L.eligible and L.groups == 1 for L in qm.layers.values())
+    eligible = any(L.selectable for L in qm.layers.values())
     if sel is None and eligible:  # ratios must mean something: range priority over them
         sel = quant.select(qm, calib, method="range", ratios=ratios, progress=False)
         print(f"note: no --selection given: using range priority for ratios "

@@ -118,4 +118,4 @@ def nested_ladder(space: SearchSpace, ratios, prefer) -> list:
 
 def random_base_orders(qmodel, rng) -> dict:
     return {name: rng.permutation(L.in_channels) for name, L in qmodel.layers.items()
-            if L.eligible and L.groups == 1}
+            if L.selectable}

@@ -40,7 +40,7 @@ class SearchSpace:
         chans, layer_of, weight, partial, sizes = [], [], [], [], []
         self.layer_groups: list[np.ndarray] = []  # per layer: its flat group indices
         for name, L in qmodel.layers.items():
-            if not L.eligible or L.groups != 1:
+            if not L.selectable:
                 continue
             order = np.asarray(base_orders[name] if base_orders and name in base_orders else L.order,
                                dtype=np.int64)
