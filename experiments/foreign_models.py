@@ -18,6 +18,7 @@ functions, which is what the quantizer traces (``quant.capture``):
 
 from __future__ import annotations
 
+import logging
 import operator
 import sys
 import types
@@ -166,11 +167,16 @@ def rebuild_aten_graph(gm: fx.GraphModule, source: str) -> fx.GraphModule:
 
 def load_exported(path: str) -> nn.Module:
     """A ``torch.export`` program file as an ``nn``-level module."""
+    quiet = logging.getLogger("torch.export")  # it logs a traceback before raising
+    level = quiet.level
+    quiet.setLevel(logging.CRITICAL)
     try:
         ep = torch.export.load(path)
     except Exception as exc:
         raise ModelError(f"{path}: not a torch.export program "
                          f"({str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__})") from None
+    finally:
+        quiet.setLevel(level)
     return rebuild_aten_graph(ep.module(), path)
 
 

@@ -47,11 +47,10 @@ def parse_input_shape(text) -> tuple | None:
     """``"3,32,32"`` (or ``3x32x32``) -> ``(3, 32, 32)``; None stays None."""
     if text is None or isinstance(text, tuple):
         return text
-    parts = [p for p in re.split(r"[,x\s]+", str(text).strip()) if p]
-    try:
-        shape = tuple(int(p) for p in parts)
-    except ValueError:
-        shape = ()
+    t = re.sub(r"\s+", "", str(text))
+    # numbers joined by single separators: "3,x" or "3,,32" is a typo, not a shorter shape
+    shape = tuple(int(p) for p in re.split(r"[,x]", t)) if re.fullmatch(r"\d+([,x]\d+)*", t) \
+        else ()
     if not shape or any(s <= 0 for s in shape) or len(shape) > 4:
         raise ConfigError(f"--input-shape must be 1 to 4 positive integers per sample "
                           f"(e.g. 3,32,32), got {text!r}")

@@ -60,6 +60,26 @@ def _check_knob(name: str, where: str) -> None:
                          f"vector_costs.OP; e.g. rows, cols, group_size, inp_kib)")
 
 
+#: The kind of value each knob takes, from NPUConfig's defaults (the quantizer knobs: names).
+_KIND = {**{f.name: type(f.default) for f in dataclasses.fields(NPUConfig)
+            if f.name != "vector_costs"},
+         **{f"vector_costs.{op}": int for op in DEFAULT_VECTOR_COSTS},
+         **{k: str for k in QUANT_KNOBS}}
+
+
+def _check_values(name: str, values, where: str) -> None:
+    """A value of the wrong kind (text for a number, ...) is bad input, not an invalid
+    combination: refused before the sweep, naming the knob."""
+    kind = _KIND[name]
+    for v in values:
+        ok = (isinstance(v, bool) if kind is bool else
+              isinstance(v, kind) and not isinstance(v, bool) if kind is int else
+              isinstance(v, (int, float)) and not isinstance(v, bool) if kind is float else
+              isinstance(v, kind))
+        if not ok:
+            raise SpaceError(f"{where}: {name} takes {kind.__name__} values, got {v!r}")
+
+
 def _value(text: str):
     t = text.strip()
     low = t.lower()
@@ -85,6 +105,7 @@ def parse_grid(items) -> dict:
         vals = [_value(x) for x in v.split(",") if x.strip()]
         if not vals:
             raise SpaceError(f"--grid {item!r}: no values")
+        _check_values(k, vals, f"--grid {item!r}")
         grid[k] = vals
     return grid
 
@@ -218,6 +239,17 @@ def load_toml(path) -> dict:
         _check_knob(k, f"{path} [grid]")
         if not isinstance(data["grid"][k], list) or not data["grid"][k]:
             raise SpaceError(f"{path} [grid] {k}: expected a non-empty list of values")
+        _check_values(k, data["grid"][k], f"{path} [grid]")
+    models = data.get("models", [])
+    if not (isinstance(models, list) and all(isinstance(m, str) for m in models)):
+        raise SpaceError(f"{path}: models must be a list of model names, got {models!r}")
+    ratios = data.get("ratios", [])
+    if not (isinstance(ratios, list) and all(isinstance(r, (int, float))
+                                             and not isinstance(r, bool) for r in ratios)):
+        raise SpaceError(f"{path}: ratios must be a list of numbers, got {ratios!r}")
+    for k in ("random", "seed"):
+        if k in data and (not isinstance(data[k], int) or isinstance(data[k], bool)):
+            raise SpaceError(f"{path}: {k} must be an integer, got {data[k]!r}")
     ranges = {}
     for k, v in data.get("ranges", {}).items():
         _check_knob(k, f"{path} [ranges]")

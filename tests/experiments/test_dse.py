@@ -40,7 +40,8 @@ def test_grid_is_the_product_and_invalid_points_keep_their_reason():
     assert ok.config.vector_costs["requant"] == 2
 
 
-@pytest.mark.parametrize("item", ["nope=1", "rows", "rows="])
+@pytest.mark.parametrize("item", ["nope=1", "rows", "rows=", "rows=abc", "rows=16,1.5",
+                                  "double_buffer=1", "clock_ghz=fast"])
 def test_bad_grid_items_are_errors(item):
     with pytest.raises(SpaceError):
         parse_grid([item])
@@ -115,6 +116,16 @@ def test_local_sweep_matches_the_simulator_and_resumes(tmp_path):
     assert os.path.exists(out["plots"][0])
     again = run_dse(space, tmp_path, backend="local", workers=2, progress=False)
     assert again["ran"] == 0 and strip_times(again["rows"]) == strip_times(rows)
+
+
+@pytest.mark.parametrize("text,needle", [("models = 3", "models must be a list"),
+                                         ("ratios = 'half'", "ratios must be a list"),
+                                         ("seed = 1.5", "seed must be an integer"),
+                                         ("[grid]\nrows = ['big']", "rows takes int")])
+def test_bad_toml_space_values_are_errors(tmp_path, text, needle):
+    (tmp_path / "s.toml").write_text(text + "\n")
+    with pytest.raises(SpaceError, match=needle):
+        load_toml(tmp_path / "s.toml")
 
 
 def test_cli_dse_bad_input_exits_2(tmp_path, capsys):

@@ -270,6 +270,8 @@ def test_bad_references_are_one_line_exit_2(tmp_path, capsys):
         ([f"{f}:build"], "--input-shape"),
         ([f"{f}:build", "--input-shape", "3,8"], "does not run on input shape 3,8"),
         ([f"{f}:build", "--input-shape", "3,-8,8"], "--input-shape"),
+        ([f"{f}:build", "--input-shape", "3,x"], "--input-shape must be"),
+        ([f"{f}:build", "--input-shape", "3,,8,8"], "--input-shape must be"),
         (["not_a_model_name"], "not a registry name"),
     ]
     for argv, needle in cases:
@@ -298,3 +300,18 @@ def test_bad_references_are_one_line_exit_2(tmp_path, capsys):
         _one_line_error(capsys, ["compile", spec, "--input-shape", "3,8,8", "--calib-data",
                                  str(data), "--calib", "8", "-o", str(out)], needle)
     assert not os.path.exists(out)
+
+
+def test_broken_pt2_prints_no_traceback_at_all(tmp_path):
+    """torch.export.load logs a traceback before raising; the CLI shows only its own line
+    (a real process: torch's log handler writes to the stderr it found at start-up)."""
+    import subprocess
+    import sys
+
+    (tmp_path / "bad.pt2").write_bytes(b"nope")
+    p = subprocess.run([sys.executable, "-m", "experiments.cli", "compile",
+                        str(tmp_path / "bad.pt2"), "--calib", "4", "-o", str(tmp_path / "p.npz")],
+                       capture_output=True, text=True, timeout=300,
+                       cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
+    err = p.stderr.strip()
+    assert p.returncode == 2 and "Traceback" not in err and len(err.splitlines()) == 1, err
