@@ -1,11 +1,13 @@
 """The compiler's IR: a networkx DiGraph of typed nodes with shapes and quant params.
 
-``build_ir(qmodel, example_input)`` walks the quantized model's prepared fx graph
-(BatchNorm already folded and ReLUs fused by ``quant.capture`` / ``quant.quantize``),
-runs the integer runtime once on ``example_input`` to learn every tensor's shape, and
-makes one IR node per fx node. Node attributes:
+``build_ir(qmodel, example_input)`` walks the quantized model's captured fx graph
+(``qmodel.graph``: BatchNorm already folded and ReLUs fused by ``quant.capture`` /
+``quant.quantize``), runs the integer runtime once on ``example_input`` to learn every
+tensor's shape (``qmodel.run(x, on_value=...)``), and makes one IR node per fx node. Node
+attributes:
 
 ``kind``       op kind (``quant.capture`` kinds, e.g. conv, linear, add, layout, ...)
+``params``     the op's parsed arguments (``node.meta["params"]``, keys in quant/op_params.py)
 ``shape``      logical output shape (NCHW for feature maps), or a list for tuple outputs
 ``scale``, ``signed``  output quantization (None for non-tensors)
 ``layer``      the ``quant.layers.GemmLayer`` of a conv/linear node
@@ -22,18 +24,7 @@ import networkx as nx
 import torch
 
 from quant.capture import source_of
-from quant.runtime import QTensor, _IntInterpreter
-
-
-class _Recorder(_IntInterpreter):
-    def __init__(self, qm):
-        super().__init__(qm)
-        self.meta: dict = {}
-
-    def run_node(self, n):
-        out = super().run_node(n)
-        self.meta[n.name] = _describe(out)
-        return out
+from quant.runtime import QTensor
 
 
 def _describe(v):
@@ -51,15 +42,14 @@ def _describe(v):
 def build_ir(qmodel, example_input) -> nx.DiGraph:
     """IR of ``qmodel`` specialised to ``example_input``'s shape (batch included)."""
     x = torch.as_tensor(example_input).float()
-    rec = _Recorder(qmodel)
-    with torch.no_grad():
-        rec.run(x)
+    seen: dict = {}
+    qmodel.run(x, on_value=lambda n, v: seen.__setitem__(n.name, _describe(v)))
     g = nx.DiGraph(name=type(qmodel.gm).__name__, batch=int(x.shape[0]),
                    input_shape=tuple(x.shape))
-    for n in qmodel.gm.graph.nodes:
-        m = rec.meta.get(n.name, {})
-        attrs = dict(kind=n.meta["kind"], fx=n, source=source_of(n), shape=m.get("shape"),
-                     scale=m.get("scale"), signed=m.get("signed"))
+    for n in qmodel.graph.nodes:
+        m = seen.get(n.name, {})
+        attrs = dict(kind=n.meta["kind"], params=n.meta["params"], fx=n, source=source_of(n),
+                     shape=m.get("shape"), scale=m.get("scale"), signed=m.get("signed"))
         if n.name in qmodel.layers:
             attrs["layer"] = qmodel.layers[n.name]
         if n.name in qmodel.node_q:

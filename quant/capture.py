@@ -2,7 +2,8 @@
 
 ``prepare(model)`` returns an ``fx.GraphModule`` in which BatchNorm layers are folded into
 the convs before them, dropout/identity nodes are gone, and every node has an op *kind*
-(``node.meta["kind"]``) from the supported set below. Anything else raises
+(``node.meta["kind"]``) from the supported set below and its arguments parsed once
+(``node.meta["params"]``, keys in quant/op_params.py). Anything else raises
 ``UnsupportedOpError`` naming the op, the node and the source line it came from.
 """
 
@@ -17,6 +18,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .errors import ModelError, UnsupportedOpError
+from .op_params import op_params
 
 # kinds with integer semantics of their own (quant/int_ops.py)
 GEMM_KINDS = ("conv", "linear")
@@ -133,7 +135,8 @@ def _depends_on_input(node, memo) -> bool:
 
 
 def classify(gm: fx.GraphModule) -> fx.GraphModule:
-    """Set ``node.meta["kind"]`` for every node; raise on unsupported ops."""
+    """Set ``node.meta["kind"]`` and ``node.meta["params"]`` for every node; raise on
+    unsupported ops."""
     mods = dict(gm.named_modules())
     memo: dict = {}
     for node in gm.graph.nodes:
@@ -173,6 +176,13 @@ def classify(gm: fx.GraphModule) -> fx.GraphModule:
             raise UnsupportedOpError(
                 f"unsupported op '{name}' ({node.op}) at node '{node.name}' ({source_of(node)})")
         node.meta["kind"] = kind
+        try:
+            node.meta["params"] = op_params(node, kind, mods.get(node.target)
+                                            if node.op == "call_module" else None)
+        except (TypeError, ValueError, KeyError, AttributeError, IndexError) as exc:
+            raise UnsupportedOpError(
+                f"cannot read the arguments of {kind} at node '{node.name}' "
+                f"({source_of(node)}): {exc}") from exc
     return gm
 
 

@@ -29,19 +29,15 @@ estimators for every rounding, so it can be finetuned (quant/finetune.py).
 from __future__ import annotations
 
 import copy
-from collections import OrderedDict
 
 import numpy as np
 import torch
-import torch.fx as fx
 import torch.nn as nn
 import torch.nn.functional as F
 
 from . import float_ops, int_ops
-from .capture import source_of
-from .errors import FlexiQError, UnsupportedOpError
+from .graph_walk import GraphWalk, map_values
 from .rounding import code_range
-from .runtime import OP_FAILURES, _map, run_on_codes
 
 _THRESH_SIGNED = [8.0 * 2.0**k for k in range(27)]
 _THRESH_UNSIGNED = [16.0 * 2.0**k for k in range(27)]
@@ -87,17 +83,14 @@ def lower4_t(codes: torch.Tensor, e: torch.Tensor, signed: bool) -> torch.Tensor
     return y.round_().clamp_(lo, hi).mul_(p)
 
 
-class _V:
-    """A value between nodes: float32 integer-valued codes, a scale and signedness."""
+class FQTensor:
+    """A value between nodes: float32 integer-valued codes, a scale and signedness (the
+    fake-quant twin of ``runtime.QTensor``)."""
 
     __slots__ = ("codes", "scale", "signed")
 
     def __init__(self, codes, scale, signed):
         self.codes, self.scale, self.signed = codes, float(scale), bool(signed)
-
-
-def _pair(v):
-    return tuple(v) if isinstance(v, (tuple, list)) else (v, v)
 
 
 def _dyadic(m, s) -> torch.Tensor:
@@ -150,7 +143,6 @@ class FakeQuantModel(nn.Module):
         self.precise = bool(precise)
         self.trainable = bool(trainable)
         self.config = qmodel.config
-        self.kinds = {n.name: n.meta["kind"] for n in qmodel.gm.graph.nodes}
         self.gm = copy.deepcopy(qmodel.gm) if trainable else qmodel.gm
         self._mods = dict(self.gm.named_modules())
         self._w = {}  # name -> float32 weight codes (frozen mode)
@@ -265,9 +257,10 @@ class FakeQuantModel(nn.Module):
         return w_codes, bias, mult
 
     # ---- execution ----------------------------------------------------------------------
-    def forward(self, x, plan: dict | None = None, prefix_cache: PrefixCache | None = None):
-        """Dequantized outputs. ``prefix_cache`` (only for one fixed input ``x``) reuses the
-        values at graph cut points computed earlier under the same upstream layer plans."""
+    def forward(self, x, plan: dict | None = None, prefix_cache=None):
+        """Dequantized outputs. ``prefix_cache`` (a ``quant.select.prefix_cache.PrefixCache``,
+        only for one fixed input ``x``) reuses the values at graph cut points computed
+        earlier under the same upstream layer plans."""
         if isinstance(x, np.ndarray):
             x = torch.from_numpy(x)
         self.plan_override = plan
@@ -279,23 +272,27 @@ class FakeQuantModel(nn.Module):
         finally:
             self.plan_override = None
 
+    def walker(self, on_value=None) -> GraphWalk:
+        """A graph walk of this model with the fake-quant arithmetic."""
+        return GraphWalk(self.gm, self.qm, FakeQuantBackend(self), on_value)
+
     def _forward(self, x, prefix_cache):
-        interp = _FQInterpreter(self)
         if prefix_cache is None:
-            out = interp.run(x.float())
+            out = self.walker().run(x.float())
         else:
-            out = prefix_cache.run(self, interp, x.float())
-        return _map(out, lambda v: v.codes * v.scale if isinstance(v, _V) else v)
+            out = prefix_cache.run(self, x.float())
+        return map_values(out, lambda v: v.codes * v.scale if isinstance(v, FQTensor) else v)
 
     def plan_key(self, name):
         L, order, n4 = self._state(name)
         return (n4, order[:n4].tobytes()) if n4 and L.groups == 1 else (0, b"")
 
-    def gemm(self, n, x: _V):
+    def gemm(self, n, x: FQTensor) -> torch.Tensor:
+        """Output codes of GEMM node ``n`` on input ``x``."""
         name = n.name
         L = self.qm.layers[name]
         mod = self._mods[n.target]
-        conv = self.kinds[name] == "conv"
+        conv = L.kind == "conv"
         if self.trainable:
             w, bias, mult = self._train_weights(name, mod, L.x_scale)
         else:
@@ -311,250 +308,89 @@ class FakeQuantModel(nn.Module):
             xc = self._lower_input(L, plan, xc, cdim)
         if conv:
             acc = F.conv2d(xc, w, bias, L.stride, L.padding, L.dilation, L.groups)
-            y = _requant(acc, mult.reshape(1, -1, 1, 1), L.lo, L.hi, self.precise, fresh=True)
-        else:
-            acc = F.linear(xc, w, bias)
-            y = _requant(acc, mult, L.lo, L.hi, self.precise, fresh=True)
-        return _V(y, L.out_scale, L.out_signed)
+            return _requant(acc, mult.reshape(1, -1, 1, 1), L.lo, L.hi, self.precise, fresh=True)
+        acc = F.linear(xc, w, bias)
+        return _requant(acc, mult, L.lo, L.hi, self.precise, fresh=True)
 
 
-class PrefixCache:
-    """Values at the graph's cut points (nodes after which nothing earlier is used), keyed by
-    the 4-bit plans of every GEMM layer before the cut, for one fixed input batch. A search
-    evaluates many selections that share their first layers; the forward pass restarts from
-    the latest cut whose upstream plans were seen before. Bounded in bytes (LRU)."""
+class FakeQuantBackend:
+    """The float32 arithmetic of every op for ``GraphWalk`` (what the ops mean is the
+    walk's): integer-valued float32 codes, float64 requantization products when
+    ``fq.precise`` and no gradient flows, straight-through gradients when training."""
 
-    def __init__(self, max_bytes: int = 512 * 2**20):
-        self.max_bytes = int(max_bytes)
-        self.store: OrderedDict = OrderedDict()
-        self.bytes = 0
-        self.hits = 0
-        self._graph = None
+    value_type = FQTensor
+    label = "fake-quant"
 
-    def _analyse(self, fq):
-        nodes = list(fq.gm.graph.nodes)
-        index = {n: i for i, n in enumerate(nodes)}
-        cuts, gemms = [], []
-        worst = -1  # latest use of any non-constant node before the current one
-        for i, n in enumerate(nodes):
-            kind = fq.kinds[n.name]
-            if kind in ("const", "output"):
-                continue
-            if kind in ("conv", "linear"):
-                gemms.append(n.name)
-            if worst <= i and kind not in ("input", "shape") and n.users:
-                cuts.append((i, len(gemms)))  # nothing before n is needed after it; its
-                # value depends on the plans of the GEMMs up to and including n
-            worst = max(worst, max(index[u] for u in n.users) if n.users else i)
-        self._graph = (nodes, cuts, gemms)
-
-    def run(self, fq, interp, x):
-        if self._graph is None:
-            self._analyse(fq)
-        nodes, cuts, gemms = self._graph
-        keys = [fq.plan_key(g) for g in gemms]
-        cut_keys = {ci: (ci, tuple(keys[:gb])) for ci, gb in cuts}
-        env = {}
-        for ci, _ in reversed(cuts):
-            hit = self.store.get(cut_keys[ci])
-            if hit is not None:
-                self.store.move_to_end(cut_keys[ci])
-                self.hits += 1
-                for b in nodes[:ci]:
-                    if fq.kinds[b.name] != "const":
-                        env[b] = None
-                env[nodes[ci]] = hit
-                break
-        interp.on_value = lambda n, v: self._keep(cut_keys.get(interp.index[n]), v)
-        interp.index = {n: i for i, n in enumerate(nodes)}
-        return interp.run(x, initial_env=env)
-
-    def _keep(self, key, value):
-        if key is None or key in self.store or not isinstance(value, _V):
-            return
-        size = value.codes.numel() * value.codes.element_size()
-        self.store[key] = value
-        self.bytes += size
-        while self.bytes > self.max_bytes and self.store:
-            _, old = self.store.popitem(last=False)
-            self.bytes -= old.codes.numel() * old.codes.element_size()
-
-
-class _FQInterpreter(fx.Interpreter):
     def __init__(self, fq: FakeQuantModel):
-        super().__init__(fq.gm)
         self.fq = fq
-        self.qm = fq.qm
-        self.on_value = None
+        self.precise = fq.precise
 
-    def run_node(self, n):
-        out = self._run_node(n)
-        if self.on_value is not None:
-            self.on_value(n, out)
-        return out
+    def quantize_input(self, x, q):
+        return _quant_float(x, q.scale, q.signed)
 
-    def _run_node(self, n):
-        kind = self.fq.kinds[n.name]
-        if kind in ("const", "output"):
-            return super().run_node(n)
-        if kind == "input":
-            x = super().run_node(n)
-            q = self.qm.node_q[n.name]
-            return _V(_quant_float(x, q.scale, q.signed), q.scale, q.signed)
-        args, kwargs = self.fetch_args_kwargs_from_env(n)
-        try:
-            return getattr(self, "op_" + kind)(n, args, kwargs)
-        except FlexiQError:
-            raise
-        except OP_FAILURES as exc:  # the op's arguments are ones it cannot take
-            raise UnsupportedOpError(
-                f"fake-quant execution failed at node '{n.name}' ({kind}, {source_of(n)}): {exc}") from exc
+    def const_codes(self, v, scale, signed):
+        return _quant_float(torch.as_tensor(v).float(), scale, signed)
 
-    def _mod(self, n):
-        return self.fq._mods.get(n.target) if n.op == "call_module" else None
-
-    def _passthrough(self, n, args, kwargs):
-        return run_on_codes(self, n, args, kwargs, _V)
-
-    op_layout = _passthrough
-    op_shape = _passthrough
-    op_pad = _passthrough  # zero padding: code 0 is the value 0
-    op_fused = lambda self, n, a, k: a[0]  # noqa: E731
-
-    def op_maxpool(self, n, args, kwargs):
-        x = args[0]
-        mod = self._mod(n)
-        if mod is not None:
-            y = F.max_pool2d(x.codes, mod.kernel_size, mod.stride, mod.padding, mod.dilation,
-                             ceil_mode=mod.ceil_mode)
-        else:
-            y = F.max_pool2d(x.codes, *args[1:], **kwargs)
-        return _V(y, x.scale, x.signed)
-
-    def op_relu(self, n, args, kwargs):
-        x = args[0]
-        return _V(torch.clamp(x.codes, min=0.0), x.scale, False)
-
-    def op_relu6(self, n, args, kwargs):
-        x = args[0]
-        hi = int(round(6.0 / x.scale))
-        return _V(torch.clamp(x.codes, 0.0, float(hi)), x.scale, False)
-
-    op_hardtanh = op_relu6
-
-    def op_conv(self, n, args, kwargs):
-        return self.fq.gemm(n, args[0])
-
-    op_linear = op_conv
-
-    def _const(self, v):
+    def const_value(self, v):
         t = torch.as_tensor(v).float()
         sc, sg = int_ops.act_scale(float(t.detach().min()), float(t.detach().max()))
-        return _V(_quant_float(t, sc, sg), sc, sg)
+        return FQTensor(_quant_float(t, sc, sg), sc, sg)
 
-    def op_add(self, n, args, kwargs, sign=1):
-        q = self.qm.node_q[n.name]
-        ops = []
-        for v in args[:2]:
-            if isinstance(v, _V):
-                ops.append(v)
-            elif isinstance(v, torch.Tensor):
-                ops.append(self._const(v))
-            else:
-                raise UnsupportedOpError(f"add of a Python number at node '{n.name}' ({source_of(n)})")
-        ma, mb, s = int_ops.two_input_multipliers(ops[0].scale, ops[1].scale, q.scale)
+    def maxpool(self, codes, p):
+        return F.max_pool2d(codes, p["kernel"], p["stride"], p["padding"], p["dilation"],
+                            ceil_mode=p["ceil_mode"])
+
+    def clamp(self, codes, lo, hi):
+        if hi is None:
+            return torch.clamp(codes, min=float(lo))
+        return torch.clamp(codes, float(lo), float(hi))
+
+    def gemm(self, n, L, x: FQTensor):
+        return self.fq.gemm(n, x)
+
+    def add(self, a, b, ma, mb, s, q):
         p = 2.0**s
-        a, b = ops[0].codes, ops[1].codes
-        if self.fq.precise and not (a.requires_grad or b.requires_grad):
+        if self.precise and not (a.requires_grad or b.requires_grad):
             a, b = a.double(), b.double()
-        acc = a * (ma / p) + b * (sign * mb / p)
-        return _V(_requant(acc, 1.0, q.lo, q.hi, self.fq.precise, fresh=True), q.scale, q.signed)
+        acc = a * (ma / p) + b * (mb / p)
+        return _requant(acc, 1.0, q.lo, q.hi, self.precise, fresh=True)
 
-    def op_sub(self, n, args, kwargs):
-        return self.op_add(n, args, kwargs, sign=-1)
+    def matmul(self, name, a, b, q):
+        acc = a @ b
+        return _requant(acc, float(_dyadic(q.consts["m"], q.consts["s"])), q.lo, q.hi,
+                        self.precise)
 
-    def op_mul(self, n, args, kwargs):
-        a, b = args[0], args[1]
-        if isinstance(b, _V) and not isinstance(a, _V):
-            a, b = b, a
-        if isinstance(a, _V) and isinstance(b, (int, float)) and b > 0:
-            return _V(a.codes, a.scale * float(b), a.signed)
-        raise UnsupportedOpError(f"multiply at node '{n.name}' ({source_of(n)}): only by a positive number")
+    def rescale(self, codes, m, s, q):
+        return _requant(codes, m / 2.0**s, q.lo, q.hi, self.precise)
 
-    def op_matmul(self, n, args, kwargs):
-        a, b = args[0], args[1]
-        if not (isinstance(a, _V) and isinstance(b, _V)):
-            raise UnsupportedOpError(f"matmul at node '{n.name}' ({source_of(n)}) needs two activations")
-        q = self.qm.node_q[n.name]
-        acc = a.codes @ b.codes
-        return _V(_requant(acc, float(_dyadic(q.consts["m"], q.consts["s"])), q.lo, q.hi, self.fq.precise), q.scale, q.signed)
+    def window_sum(self, codes, p):
+        return F.avg_pool2d(codes, p["kernel"], p["stride"], p["padding"],
+                            ceil_mode=p["ceil_mode"], count_include_pad=True, divisor_override=1)
 
-    def op_cat(self, n, args, kwargs):
-        q = self.qm.node_q[n.name]
-        parts = []
-        for v in args[0]:
-            if not isinstance(v, _V):
-                t = torch.as_tensor(v).float()
-                parts.append(_quant_float(t, q.scale, q.signed))
-                continue
-            m, s = int_ops.quantize_multiplier(v.scale / q.scale)
-            parts.append(_requant(v.codes, m / 2.0**s, q.lo, q.hi, self.fq.precise))
-        dim = args[1] if len(args) > 1 else kwargs.get("dim", 0)
-        return _V(torch.cat(parts, dim=dim), q.scale, q.signed)
+    def sum_requant(self, sums, m, s, q):
+        return _requant(sums, m / 2.0**s, q.lo, q.hi, self.precise, fresh=True)
 
-    def _reduce_mean(self, n, x, dims, keepdim):
-        q = self.qm.node_q[n.name]
-        sums = x.codes.sum(dim=dims, keepdim=keepdim)
-        count = int(np.prod([x.codes.shape[d] for d in dims]))
-        m, s = int_ops.quantize_multiplier(x.scale / (count * q.scale))
-        return _V(_requant(sums, m / 2.0**s, q.lo, q.hi, self.fq.precise, fresh=True), q.scale, q.signed)
-
-    def op_avgpool(self, n, args, kwargs):
-        x = args[0]
-        mod = self._mod(n)
-        out_size = getattr(mod, "output_size", None) if mod is not None else (args[1] if len(args) > 1 else None)
-        if mod is None or out_size is not None:
-            if _pair(out_size) != (1, 1):
-                raise UnsupportedOpError(f"adaptive average pool to {out_size} at node '{n.name}'")
-            return self._reduce_mean(n, x, (2, 3), True)
-        q = self.qm.node_q[n.name]
-        k = _pair(mod.kernel_size)
-        sums = F.avg_pool2d(x.codes, k, mod.stride, mod.padding, ceil_mode=mod.ceil_mode,
-                            count_include_pad=True, divisor_override=1)
-        m, s = int_ops.quantize_multiplier(x.scale / (k[0] * k[1] * q.scale))
-        return _V(_requant(sums, m / 2.0**s, q.lo, q.hi, self.fq.precise, fresh=True), q.scale, q.signed)
-
-    def op_mean(self, n, args, kwargs):
-        x = args[0]
-        dims = args[1] if len(args) > 1 else kwargs.get("dim")
-        dims = (dims,) if isinstance(dims, int) else tuple(dims)
-        dims = tuple(d % x.codes.dim() for d in dims)
-        keepdim = bool(kwargs.get("keepdim", args[2] if len(args) > 2 else False))
-        return self._reduce_mean(n, x, dims, keepdim)
-
-    def _float_op(self, x: _V, q, exact_fn, torch_fn):
+    def _float_op(self, x: FQTensor, q, exact_fn, torch_fn):
         """Exact values from the shared float op (quant/float_ops.py); when training, the
         gradient of the torch version of the same op flows through them."""
         codes = x.codes.detach().to(torch.int64).numpy()
         exact = torch.as_tensor(exact_fn(codes).astype(np.float32))
         if not x.codes.requires_grad:
-            return _V(exact, q.scale, q.signed)
+            return exact
         lo, hi = code_range(q.signed)
         surrogate = torch.clamp(torch_fn(x.codes * x.scale) / q.scale, float(lo), float(hi))
-        return _V(surrogate + (exact - surrogate).detach(), q.scale, q.signed)
+        return surrogate + (exact - surrogate).detach()
 
-    def op_softmax(self, n, args, kwargs):
-        x, q = args[0], self.qm.node_q[n.name]
+    def softmax(self, x: FQTensor, q):
         return self._float_op(x, q, lambda c: float_ops.softmax(c, x.scale, q.scale, q.signed),
                               lambda v: torch.softmax(v, dim=-1))
 
-    def op_gelu(self, n, args, kwargs):
-        x, q = args[0], self.qm.node_q[n.name]
-        return self._float_op(x, q, lambda c: float_ops.gelu(c, x.scale, q.scale, q.signed), F.gelu)
+    def gelu(self, x: FQTensor, q):
+        return self._float_op(x, q, lambda c: float_ops.gelu(c, x.scale, q.scale, q.signed),
+                              F.gelu)
 
-    def op_layernorm(self, n, args, kwargs):
-        x, q = args[0], self.qm.node_q[n.name]
-        mod = self._mod(n)
+    def layernorm(self, n, x: FQTensor, q):
+        mod = self.fq._mods.get(n.target) if n.op == "call_module" else None
         c = q.consts
         if self.fq.trainable and isinstance(mod, nn.LayerNorm):
             gamma, beta = mod.weight, mod.bias

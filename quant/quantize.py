@@ -107,10 +107,10 @@ def quantize(model: nn.Module, calib_data, config: QuantConfig | None = None, *,
             scale_of[n.name] = (scale_of[src.name][0], False)
             continue
         elif kind == "mul":
-            c = [a for a in n.args if isinstance(a, (int, float))]
-            if src is None or not c:
+            c = n.meta["params"]["factor"]
+            if src is None or c is None:
                 raise UnsupportedOpError(f"multiply at node '{n.name}' ({source_of(n)}): only by a positive number")
-            scale_of[n.name] = (scale_of[src.name][0] * float(c[0]), scale_of[src.name][1])
+            scale_of[n.name] = (scale_of[src.name][0] * float(c), scale_of[src.name][1])
             continue
         else:
             raise UnsupportedOpError(f"no quantization rule for op kind '{kind}' at node '{n.name}'")

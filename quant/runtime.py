@@ -1,10 +1,11 @@
-"""The quantized-model runtime: an integer interpreter over the prepared fx graph.
+"""The quantized-model runtime: the integer backend of the graph walk, and ``QuantizedModel``.
 
 Every tensor flowing between nodes is a ``QTensor`` (int64 codes, a scale, signedness).
-GEMMs run the exact mixed 4/8-bit math (quant/mixed_conv.py, quant/mixed_gemm.py), the
-other ops their integer semantics (quant/int_ops.py) or the shared float ops
-(quant/float_ops.py). ``set_ratio`` / ``set_max4`` change only the per-layer 4-bit
-channel counts; no weight is touched.
+``GraphWalk`` (quant/graph_walk.py) runs the prepared fx graph; ``IntBackend`` here supplies
+the exact arithmetic: GEMMs run the mixed 4/8-bit math (quant/mixed_conv.py,
+quant/mixed_gemm.py), the other ops their integer semantics (quant/int_ops.py) or the
+shared float ops (quant/float_ops.py). ``set_ratio`` / ``set_max4`` change only the
+per-layer 4-bit channel counts; no weight is touched.
 """
 
 from __future__ import annotations
@@ -15,19 +16,13 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import torch.fx as fx
+import torch.nn as nn
 import torch.nn.functional as F
 
 from . import float_ops, int_ops
-from .capture import source_of
 from .config import QuantConfig
-from .errors import (
-    ConfigError,
-    FlexiQError,
-    RatioError,
-    RatioWarning,
-    SelectionFileError,
-    UnsupportedOpError,
-)
+from .errors import ConfigError, RatioError, RatioWarning, SelectionFileError
+from .graph_walk import GraphWalk, map_values
 from .mixed_conv import exact_conv2d, mixed_conv2d
 from .mixed_gemm import exact_matmul, mixed_linear
 from .priority import max4_for_ratio
@@ -48,129 +43,54 @@ class QTensor:
         return self.codes.numpy()
 
 
-#: What an op raises when the model uses it in a way this runtime does not support. Other
-#: exceptions (timeouts, interrupts, memory, I/O) pass through unchanged.
-OP_FAILURES = (TypeError, ValueError, NotImplementedError, RuntimeError, IndexError,
-               AttributeError, KeyError)
-
-
-def _map(obj, fn):
-    if isinstance(obj, (list, tuple)):
-        return type(obj)(_map(o, fn) for o in obj)
-    if isinstance(obj, dict):
-        return {k: _map(v, fn) for k, v in obj.items()}
-    return fn(obj)
-
-
-def first_of(args, cls):
-    """The first ``cls`` instance among ``args`` (searching nested lists/tuples)."""
-    for a in args:
-        if isinstance(a, cls):
-            return a
-        if isinstance(a, (list, tuple)):
-            q = first_of(a, cls)
-            if q is not None:
-                return q
-    return None
-
-
-def run_on_codes(interp: fx.Interpreter, n, args, kwargs, cls):
-    """Run node ``n`` (an op that only moves codes: views, reshapes, zero padding) through
-    ``fx.Interpreter`` on the codes inside ``cls`` values (``QTensor`` or the fake-quant
-    twin: anything with ``codes``, ``scale``, ``signed``); tensor outputs get the first
-    input's scale and signedness."""
-    q = first_of(args, cls)
-    unwrap = lambda a: a.codes if isinstance(a, cls) else a  # noqa: E731
-    out = getattr(fx.Interpreter, n.op)(interp, n.target, _map(args, unwrap),
-                                         _map(kwargs, unwrap))
-    wrap = lambda t: cls(t, q.scale, q.signed) if isinstance(t, torch.Tensor) and q else t  # noqa: E731
-    return _map(out, wrap)
-
-
 def _t(a: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(a, dtype=np.int64))
 
 
-def _pair(v):
-    return tuple(v) if isinstance(v, (tuple, list)) else (v, v)
+class IntBackend:
+    """The exact integer arithmetic of every op (``GraphWalk`` supplies what the ops mean):
+    int64 code tensors, numpy int64 / float64 kernels."""
 
+    value_type = QTensor
+    label = "integer"
 
-class _IntInterpreter(fx.Interpreter):
-    def __init__(self, qm: QuantizedModel):
-        super().__init__(qm.gm)
-        self.qm = qm
+    def __init__(self, config: QuantConfig):
+        self.config = config
 
-    def run_node(self, n):
-        kind = n.meta["kind"]
-        if kind in ("const", "output"):
-            return super().run_node(n)
-        if kind == "input":
-            x = super().run_node(n)
-            q = self.qm.node_q[n.name]
-            return QTensor(_t(quantize_float(x.detach().numpy(), q.scale, q.signed)), q.scale, q.signed)
-        args, kwargs = self.fetch_args_kwargs_from_env(n)
-        try:
-            return getattr(self, "op_" + kind)(n, args, kwargs)
-        except FlexiQError:
-            raise
-        except OP_FAILURES as exc:  # the op's arguments are ones it cannot take
-            raise UnsupportedOpError(
-                f"integer execution failed at node '{n.name}' ({kind}, {source_of(n)}): {exc}") from exc
+    def quantize_input(self, x, q):
+        return _t(quantize_float(x.detach().numpy(), q.scale, q.signed))
 
-    # --- ops that only move codes -------------------------------------------------
-    def _passthrough(self, n, args, kwargs):
-        return run_on_codes(self, n, args, kwargs, QTensor)
+    def const_codes(self, c, scale, signed):
+        return _t(quantize_float(torch.as_tensor(c).detach().double().numpy(), scale, signed))
 
-    op_layout = _passthrough
-    op_shape = _passthrough
-    op_pad = _passthrough  # zero padding: code 0 is the value 0 (no zero points)
-    op_fused = lambda self, n, a, k: a[0]  # noqa: E731  (activation folded into its producer)
+    def const_value(self, v):
+        sc, sg = int_ops.act_scale(float(v.min()), float(v.max()))
+        return QTensor(self.const_codes(v, sc, sg), sc, sg)
 
-    def op_maxpool(self, n, args, kwargs):
-        x = args[0]
-        mod = self.qm.module(n)
-        if mod is not None:
-            y = F.max_pool2d(x.codes.double(), mod.kernel_size, mod.stride, mod.padding,
-                             mod.dilation, ceil_mode=mod.ceil_mode)
-        else:
-            y = F.max_pool2d(x.codes.double(), *args[1:], **kwargs)
-        return QTensor(y.round().long(), x.scale, x.signed)
+    def maxpool(self, codes, p):
+        y = F.max_pool2d(codes.double(), p["kernel"], p["stride"], p["padding"], p["dilation"],
+                         ceil_mode=p["ceil_mode"])
+        return y.round().long()
 
-    def op_relu(self, n, args, kwargs):
-        x = args[0]
-        return QTensor(x.codes.clamp(min=0), x.scale, False)
+    def clamp(self, codes, lo, hi):
+        return codes.clamp(min=lo) if hi is None else codes.clamp(lo, hi)
 
-    def op_relu6(self, n, args, kwargs):
-        x = args[0]
-        hi = int(round(6.0 / x.scale))
-        return QTensor(x.codes.clamp(0, hi), x.scale, False)
-
-    op_hardtanh = op_relu6
-
-    # --- GEMMs ----------------------------------------------------------------------
-    def op_conv(self, n, args, kwargs):
-        L = self.qm.layers[n.name]
-        x = args[0]
-        cfg = self.qm.config
+    def gemm(self, n, L, x: QTensor):
+        cfg = self.config
         xc = x.np
-        if L.groups == 1:
-            acc = mixed_conv2d(xc, L.w_codes, L.max4, order=L.order, group_size=L.group_size,
-                               x_signed=x.signed, extraction=cfg.extraction,
-                               x_range=None if cfg.dynamic else L.x_range, dynamic=cfg.dynamic,
-                               weight_shift=cfg.weight_shift, stride=L.stride,
-                               padding=L.padding, dilation=L.dilation)
-        else:
-            acc = exact_conv2d(xc, L.w_codes, L.stride, L.padding, L.dilation, L.groups)
-        acc = acc + L.bias.reshape(1, -1, 1, 1)
-        int_ops.check_int32(acc, L.name)
-        y = requantize(acc, L.m.reshape(1, -1, 1, 1), L.s.reshape(1, -1, 1, 1), L.lo, L.hi)
-        return QTensor(_t(y), L.out_scale, L.out_signed)
-
-    def op_linear(self, n, args, kwargs):
-        L = self.qm.layers[n.name]
-        x = args[0]
-        cfg = self.qm.config
-        xc = x.np
+        if L.kind == "conv":
+            if L.groups == 1:
+                acc = mixed_conv2d(xc, L.w_codes, L.max4, order=L.order, group_size=L.group_size,
+                                   x_signed=x.signed, extraction=cfg.extraction,
+                                   x_range=None if cfg.dynamic else L.x_range, dynamic=cfg.dynamic,
+                                   weight_shift=cfg.weight_shift, stride=L.stride,
+                                   padding=L.padding, dilation=L.dilation)
+            else:
+                acc = exact_conv2d(xc, L.w_codes, L.stride, L.padding, L.dilation, L.groups)
+            acc = acc + L.bias.reshape(1, -1, 1, 1)
+            int_ops.check_int32(acc, L.name)
+            return _t(requantize(acc, L.m.reshape(1, -1, 1, 1), L.s.reshape(1, -1, 1, 1),
+                                 L.lo, L.hi))
         lead = xc.shape[:-1]
         x3 = xc.reshape(xc.shape[0] if xc.ndim > 1 else 1, -1, xc.shape[-1])
         o = L.order
@@ -180,124 +100,37 @@ class _IntInterpreter(fx.Interpreter):
                            dynamic=cfg.dynamic, weight_shift=cfg.weight_shift)
         acc = acc.reshape(*lead, -1) + L.bias
         int_ops.check_int32(acc, L.name)
-        y = requantize(acc, L.m, L.s, L.lo, L.hi)
-        return QTensor(_t(y), L.out_scale, L.out_signed)
+        return _t(requantize(acc, L.m, L.s, L.lo, L.hi))
 
-    # --- requantizing elementwise / reduction ops ------------------------------------
-    def _const_codes(self, c, scale, signed):
-        return _t(quantize_float(torch.as_tensor(c).detach().double().numpy(), scale, signed))
+    def add(self, a, b, ma, mb, s, q):
+        return _t(int_ops.add(a.numpy(), b.numpy(), ma, mb, s, q.lo, q.hi))
 
-    def op_add(self, n, args, kwargs, sign=1):
-        q = self.qm.node_q[n.name]
-        a, b = args[0], args[1]
-        ops = []
-        for v in (a, b):
-            if isinstance(v, QTensor):
-                ops.append(v)
-            elif isinstance(v, torch.Tensor):
-                sc, sg = int_ops.act_scale(float(v.min()), float(v.max()))
-                ops.append(QTensor(self._const_codes(v, sc, sg), sc, sg))
-            else:
-                raise UnsupportedOpError(f"add of a Python number at node '{n.name}' ({source_of(n)})")
-        ma, mb, s = int_ops.two_input_multipliers(ops[0].scale, ops[1].scale, q.scale)
-        y = int_ops.add(ops[0].np, ops[1].np, ma, sign * mb, s, q.lo, q.hi)
-        return QTensor(_t(y), q.scale, q.signed)
+    def matmul(self, name, a, b, q):
+        acc = exact_matmul(a.numpy(), b.numpy())
+        int_ops.check_int32(acc, name)
+        return _t(requantize(acc, q.consts["m"], q.consts["s"], q.lo, q.hi))
 
-    def op_sub(self, n, args, kwargs):
-        return self.op_add(n, args, kwargs, sign=-1)
+    def rescale(self, codes, m, s, q):
+        return _t(int_ops.rescale(codes.numpy(), m, s, q.lo, q.hi))
 
-    def op_mul(self, n, args, kwargs):
-        a, b = args[0], args[1]
-        if isinstance(b, QTensor) and not isinstance(a, QTensor):
-            a, b = b, a
-        if isinstance(a, QTensor) and isinstance(b, (int, float)) and b > 0:
-            return QTensor(a.codes, a.scale * float(b), a.signed)  # a pure scale change
-        raise UnsupportedOpError(
-            f"multiply at node '{n.name}' ({source_of(n)}): only a product with a positive "
-            "Python number is supported")
+    def window_sum(self, codes, p):
+        sums = F.avg_pool2d(codes.double(), p["kernel"], p["stride"], p["padding"],
+                            ceil_mode=p["ceil_mode"], count_include_pad=True, divisor_override=1)
+        return torch.from_numpy(np.rint(sums.numpy()).astype(np.int64))
 
-    def op_matmul(self, n, args, kwargs):
-        a, b = args[0], args[1]
-        if not (isinstance(a, QTensor) and isinstance(b, QTensor)):
-            raise UnsupportedOpError(
-                f"matmul at node '{n.name}' ({source_of(n)}) needs two activations; "
-                "a matmul with a parameter must be an nn.Linear")
-        q = self.qm.node_q[n.name]
-        acc = exact_matmul(a.np, b.np)
-        int_ops.check_int32(acc, n.name)
-        y = requantize(acc, q.consts["m"], q.consts["s"], q.lo, q.hi)
-        return QTensor(_t(y), q.scale, q.signed)
+    def sum_requant(self, sums, m, s, q):
+        return _t(int_ops.sum_requant(sums.numpy(), m, s, q.lo, q.hi))
 
-    def op_cat(self, n, args, kwargs):
-        q = self.qm.node_q[n.name]
-        parts = []
-        for v in args[0]:
-            if isinstance(v, QTensor):
-                m, s = int_ops.quantize_multiplier(v.scale / q.scale)
-                parts.append(_t(int_ops.rescale(v.np, m, s, q.lo, q.hi)))
-            else:
-                parts.append(self._const_codes(v, q.scale, q.signed))
-        dim = args[1] if len(args) > 1 else kwargs.get("dim", 0)
-        return QTensor(torch.cat(parts, dim=dim), q.scale, q.signed)
+    def softmax(self, x: QTensor, q):
+        return _t(float_ops.softmax(x.np, x.scale, q.scale, q.signed))
 
-    def _reduce_mean(self, n, x: QTensor, dims):
-        q = self.qm.node_q[n.name]
-        sums = x.codes.sum(dim=dims, keepdim=q.consts.get("keepdim", False))
-        count = int(np.prod([x.codes.shape[d] for d in dims]))
-        m, s = int_ops.quantize_multiplier(x.scale / (count * q.scale))
-        y = int_ops.sum_requant(sums.numpy(), m, s, q.lo, q.hi)
-        return QTensor(_t(y), q.scale, q.signed)
+    def gelu(self, x: QTensor, q):
+        return _t(float_ops.gelu(x.np, x.scale, q.scale, q.signed))
 
-    def op_avgpool(self, n, args, kwargs):
-        x = args[0]
-        mod = self.qm.module(n)
-        out_size = getattr(mod, "output_size", None) if mod is not None else (args[1] if len(args) > 1 else None)
-        if mod is None or out_size is not None:
-            if _pair(out_size) != (1, 1):
-                raise UnsupportedOpError(
-                    f"adaptive average pool to {out_size} at node '{n.name}' ({source_of(n)}): "
-                    "only global pooling (output 1x1) is supported")
-            self.qm.node_q[n.name].consts["keepdim"] = True
-            return self._reduce_mean(n, x, (2, 3))
-        q = self.qm.node_q[n.name]
-        k = _pair(mod.kernel_size)
-        sums = F.avg_pool2d(x.codes.double(), k, mod.stride, mod.padding, ceil_mode=mod.ceil_mode,
-                            count_include_pad=True, divisor_override=1)
-        m, s = int_ops.quantize_multiplier(x.scale / (k[0] * k[1] * q.scale))
-        y = int_ops.sum_requant(np.rint(sums.numpy()).astype(np.int64), m, s, q.lo, q.hi)
-        return QTensor(_t(y), q.scale, q.signed)
-
-    def op_mean(self, n, args, kwargs):
-        x = args[0]
-        dims = args[1] if len(args) > 1 else kwargs.get("dim")
-        dims = (dims,) if isinstance(dims, int) else tuple(dims)
-        dims = tuple(d % x.codes.dim() for d in dims)
-        self.qm.node_q[n.name].consts["keepdim"] = bool(kwargs.get("keepdim", args[2] if len(args) > 2 else False))
-        return self._reduce_mean(n, x, dims)
-
-    def _last_dim(self, n, args, kwargs, x):
-        dim = kwargs.get("dim", args[1] if len(args) > 1 else -1)
-        if dim not in (-1, x.codes.dim() - 1):
-            raise UnsupportedOpError(f"softmax over dim {dim} at node '{n.name}' ({source_of(n)}): only the last dim")
-
-    def op_softmax(self, n, args, kwargs):
-        x, q = args[0], self.qm.node_q[n.name]
-        mod = self.qm.module(n)
-        if mod is not None:
-            self._last_dim(n, (x, mod.dim), {}, x)
-        else:
-            self._last_dim(n, args, kwargs, x)
-        return QTensor(_t(float_ops.softmax(x.np, x.scale, q.scale, q.signed)), q.scale, q.signed)
-
-    def op_gelu(self, n, args, kwargs):
-        x, q = args[0], self.qm.node_q[n.name]
-        return QTensor(_t(float_ops.gelu(x.np, x.scale, q.scale, q.signed)), q.scale, q.signed)
-
-    def op_layernorm(self, n, args, kwargs):
-        x, q = args[0], self.qm.node_q[n.name]
+    def layernorm(self, n, x: QTensor, q):
         c = q.consts
-        y = float_ops.layernorm(x.np, x.scale, c["gamma"], c["beta"], c["eps"], q.scale, q.signed)
-        return QTensor(_t(y), q.scale, q.signed)
+        return _t(float_ops.layernorm(x.np, x.scale, c["gamma"], c["beta"], c["eps"], q.scale,
+                                      q.signed))
 
 
 class QuantizedModel:
@@ -306,6 +139,13 @@ class QuantizedModel:
     ``forward(x)`` takes float NCHW input and returns dequantized float outputs;
     ``run(x)`` returns the integer ``QTensor``. ``set_ratio(r)`` picks each layer's 4-bit
     count from the selection (if one is attached) or the uniform per-layer rule.
+
+    Reading the captured graph (the compiler does): ``graph`` is the prepared fx graph, whose
+    nodes carry ``meta["kind"]`` (the op kind, quant/capture.py) and ``meta["params"]`` (its
+    parsed arguments, quant/op_params.py); ``layers`` maps GEMM node names to ``GemmLayer``,
+    ``node_q`` requantizing node names to ``NodeQ``; ``submodule(target)`` / ``module(node)``
+    give the modules the graph calls; ``run(x, on_value=fn)`` calls ``fn(node, value)`` with
+    every node's value (a ``QTensor``, a float constant or a Python value).
     """
 
     def __init__(self, gm, layers, node_q, config: QuantConfig, shapes):
@@ -318,7 +158,19 @@ class QuantizedModel:
         self.ratio = 0.0
         self._mods = dict(gm.named_modules())
 
-    def module(self, n):
+    @property
+    def graph(self) -> fx.Graph:
+        """The captured fx graph (BatchNorm folded, activations fused, kinds and params set)."""
+        return self.gm.graph
+
+    def submodule(self, target: str) -> nn.Module:
+        """The module at ``target`` (a ``call_module`` node's target) of the captured graph."""
+        if target not in self._mods:
+            raise ConfigError(f"the quantized model has no submodule '{target}'")
+        return self._mods[target]
+
+    def module(self, n: fx.Node):
+        """The module a ``call_module`` node calls, None for any other node."""
         return self._mods.get(n.target) if n.op == "call_module" else None
 
     # ---- ratio control -------------------------------------------------------------
@@ -388,15 +240,17 @@ class QuantizedModel:
         return four / tot if tot else 0.0
 
     # ---- execution -----------------------------------------------------------------
-    def run(self, x) -> QTensor:
+    def run(self, x, *, on_value=None) -> QTensor:
+        """Integer outputs for float input ``x``; ``on_value(node, value)``, if given, is
+        called with every node's value in graph order."""
         if isinstance(x, np.ndarray):
             x = torch.from_numpy(x)
         with torch.no_grad():
-            return _IntInterpreter(self).run(x.float())
+            return GraphWalk(self.gm, self, IntBackend(self.config), on_value).run(x.float())
 
     def forward(self, x) -> torch.Tensor:
         out = self.run(x)
-        return _map(out, lambda q: q.dequantize().float() if isinstance(q, QTensor) else q)
+        return map_values(out, lambda q: q.dequantize().float() if isinstance(q, QTensor) else q)
 
     __call__ = forward
 

@@ -17,7 +17,8 @@ import torch
 
 from ..calibration import iter_batches
 from ..errors import CalibrationError
-from ..fake_quant import FakeQuantModel, PrefixCache
+from ..fake_quant import FakeQuantModel
+from .prefix_cache import PrefixCache
 from .space import SearchSpace, encode
 
 

@@ -1,0 +1,105 @@
+"""The arguments of each captured op, parsed once at capture time.
+
+``quant.capture.classify`` stores ``op_params(node, kind, module)`` as ``node.meta["params"]``
+next to ``node.meta["kind"]``, so that no executor (integer runtime, fake-quant, compiler)
+reads fx ``args``/``kwargs`` or module attributes again. Keys by kind (every other kind has
+an empty dict):
+
+========== ==================================================================================
+kind       ``params``
+========== ==================================================================================
+maxpool    ``kernel``, ``stride``, ``padding``, ``dilation``: (h, w) pairs (stride defaults to
+           the kernel); ``ceil_mode``, ``return_indices``: bool
+avgpool    ``mode``: ``"window"`` (``kernel``, ``stride``, ``padding``: pairs; ``ceil_mode``),
+           ``"global"`` (adaptive to 1x1: a mean over H and W, dims kept) or ``"adaptive"``
+           (any other ``output_size``, which executors refuse)
+mean       ``dims``: tuple of ints as written (may be negative) or None; ``keepdim``: bool
+cat        ``dim``: int as written (may be negative)
+softmax    ``dim``: int as written, or None
+mul        ``factor``: the first Python number among the arguments, or None
+add, sub   ``sign``: +1 or -1 (the second operand's sign)
+pad        ``padding``: (left, right, top, bottom)
+========== ==================================================================================
+
+A functional ``F.avg_pool2d(x, k)`` is read as ``output_size=k``, as it has always been: only
+``k == 1`` runs (as a global mean).
+"""
+
+from __future__ import annotations
+
+_MAXPOOL_ARGS = ("kernel_size", "stride", "padding", "dilation", "ceil_mode", "return_indices")
+
+
+def _pair(v):
+    return tuple(v) if isinstance(v, (tuple, list)) else (v, v)
+
+
+def _call_args(node, names) -> dict:
+    """The arguments after the input, by name (positional first, keywords override)."""
+    vals = dict(zip(names, node.args[1:]))
+    vals.update({k: v for k, v in node.kwargs.items() if k in names})
+    return vals
+
+
+def _maxpool(node, mod) -> dict:
+    if mod is not None:
+        a = {k: getattr(mod, k) for k in _MAXPOOL_ARGS}
+    else:
+        a = _call_args(node, _MAXPOOL_ARGS)
+    k = a["kernel_size"]
+    s = a.get("stride")
+    return dict(kernel=_pair(k), stride=_pair(k if s is None or s == [] else s),
+                padding=_pair(a.get("padding", 0)), dilation=_pair(a.get("dilation", 1)),
+                ceil_mode=bool(a.get("ceil_mode", False)),
+                return_indices=bool(a.get("return_indices", False)))
+
+
+def _avgpool(node, mod) -> dict:
+    if mod is not None:
+        out_size = getattr(mod, "output_size", None)
+    else:
+        out_size = node.args[1] if len(node.args) > 1 else None
+    if mod is None or out_size is not None:
+        if _pair(out_size) == (1, 1):
+            return {"mode": "global"}
+        return {"mode": "adaptive", "output_size": out_size}
+    k = _pair(mod.kernel_size)
+    return dict(mode="window", kernel=k, stride=_pair(mod.stride or mod.kernel_size),
+                padding=_pair(mod.padding), ceil_mode=bool(mod.ceil_mode))
+
+
+def _mean(node) -> dict:
+    args, kwargs = node.args, node.kwargs
+    dims = args[1] if len(args) > 1 else kwargs.get("dim")
+    if dims is not None:
+        dims = (dims,) if isinstance(dims, int) else tuple(dims)
+    keepdim = bool(kwargs.get("keepdim", args[2] if len(args) > 2 else False))
+    return {"dims": dims, "keepdim": keepdim}
+
+
+def _softmax(node, mod) -> dict:
+    if mod is not None:
+        return {"dim": mod.dim}
+    return {"dim": node.kwargs.get("dim", node.args[1] if len(node.args) > 1 else -1)}
+
+
+def op_params(node, kind: str, mod=None) -> dict:
+    """``node``'s arguments normalized for its op ``kind`` (``mod``: its module, if any)."""
+    if kind == "maxpool":
+        return _maxpool(node, mod)
+    if kind == "avgpool":
+        return _avgpool(node, mod)
+    if kind == "mean":
+        return _mean(node)
+    if kind == "cat":
+        return {"dim": node.args[1] if len(node.args) > 1 else node.kwargs.get("dim", 0)}
+    if kind == "softmax":
+        return _softmax(node, mod)
+    if kind == "mul":
+        c = [a for a in node.args if isinstance(a, (int, float))]
+        return {"factor": c[0] if c else None}
+    if kind in ("add", "sub"):
+        return {"sign": -1 if kind == "sub" else 1}
+    if kind == "pad":
+        return {"padding": tuple(int(p) for p in mod.padding)}
+    return {}
