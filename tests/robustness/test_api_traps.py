@@ -101,14 +101,14 @@ def test_resume_drops_a_row_cut_mid_write(tmp_path):
                                           (MemoryError(), MemoryError),
                                           (TypeError("bad arg"), UnsupportedOpError)])
 def test_only_op_failures_become_unsupported_op(small_program, monkeypatch, exc, expected):
-    from quant.runtime import _IntInterpreter
+    from quant.runtime import IntBackend
 
     qm, x, _, _ = small_program
 
-    def boom(self, n, args, kwargs):
+    def boom(self, n, L, x):
         raise exc
 
-    monkeypatch.setattr(_IntInterpreter, "op_conv", boom)
+    monkeypatch.setattr(IntBackend, "gemm", boom)  # an op's arithmetic fails
     with pytest.raises(expected):
         qm.run(x[:1])
 
