@@ -2,8 +2,9 @@
 
 The exact integer runtime (quant/runtime.py) runs int64 / float64 numpy code and is too
 slow to score thousands of candidate selections. ``FakeQuantModel`` re-runs the same graph
-with float32 torch tensors that hold *integer-valued codes*, mirroring every step of the
-integer contract (SPEC §2):
+with the same walk (quant/graph_walk.py, which defines what every op means) and float32
+torch tensors that hold *integer-valued codes*: ``FakeQuantBackend`` supplies arithmetic
+that follows every step of the integer contract (SPEC §2):
 
 * a GEMM's 4-bit channels are lowered as ``clamp(round(x8 / 2**e), lo, hi) * 2**e`` with
   round half to even (``torch.round``) and the same shifts (effective or naive, static from
