@@ -173,9 +173,9 @@ _REGISTRY: dict[int, type] = {}
 
 def _declare(cls) -> None:
     """Make ``cls`` a keyword-only dataclass whose fields are the inherited ones followed
-    by its own ``FIELDS``, and record ``cls.SPEC`` (all of them, in encoding order)."""
+    by its own ``FIELDS``, and record ``cls.ALL_FIELDS`` (all of them, in encoding order)."""
     own = cls.__dict__.get("FIELDS", ())
-    inherited = getattr(cls, "SPEC", ())
+    inherited = getattr(cls, "ALL_FIELDS", ())
     names = [f.name for f in inherited + own]
     if len(set(names)) != len(names):
         raise TypeError(f"{cls.__name__}: a field is declared twice: {names}")
@@ -184,7 +184,7 @@ def _declare(cls) -> None:
         if f.default is not MISSING:
             setattr(cls, f.name, f.default)
     dataclasses.dataclass(kw_only=True)(cls)
-    cls.SPEC = inherited + own
+    cls.ALL_FIELDS = inherited + own
 
 
 class Instr:
@@ -195,7 +195,7 @@ class Instr:
     OPCODE: ClassVar[int] = -1
     QUEUE: ClassVar[str] = ""
     FIELDS: ClassVar[tuple] = (Tokens("wait", ()), Tokens("signal", ()), Int("layer", -1))
-    SPEC: ClassVar[tuple] = ()
+    ALL_FIELDS: ClassVar[tuple] = ()
 
     def __init_subclass__(cls, **kw):
         super().__init_subclass__(**kw)
@@ -353,8 +353,8 @@ class Finish(Instr):
 BY_CODE = dict(sorted(_REGISTRY.items()))
 CLASSES = {cls.OP: cls for cls in BY_CODE.values()}
 OPCODES = {cls.OP: code for code, cls in BY_CODE.items()}
-_NAMES = {cls: frozenset(f.name for f in cls.SPEC) for cls in BY_CODE.values()}
-_TOKENS = frozenset(f.name for f in Instr.SPEC if isinstance(f, Tokens))
+_NAMES = {cls: frozenset(f.name for f in cls.ALL_FIELDS) for cls in BY_CODE.values()}
+_TOKENS = frozenset(f.name for f in Instr.ALL_FIELDS if isinstance(f, Tokens))
 
 
 # ----------------------------------------------------------------------- validation
@@ -374,7 +374,7 @@ def validate_instr(ins: Instr, i: int) -> None:
     """Check field types and values; raise ``ISAError`` naming instruction ``i``."""
     if not isinstance(ins, Instr) or CLASSES.get(type(ins).OP) is not type(ins):
         raise ISAError(f"{_Where(ins, i)}: not an NPU instruction: {ins!r}")
-    for f in ins.SPEC:
+    for f in ins.ALL_FIELDS:
         why = f.problem(getattr(ins, f.name), ins)
         if why is not None:
             raise ISAError(f"{_Where(ins, i)}: field {f.name} {why}")
@@ -388,7 +388,7 @@ def validate(instrs) -> None:
 # ---------------------------------------------------------------------------- JSON
 def to_json_obj(ins: Instr) -> dict:
     d = {"op": ins.OP}
-    for f in ins.SPEC:
+    for f in ins.ALL_FIELDS:
         v = getattr(ins, f.name)
         d[f.name] = list(v) if isinstance(v, tuple) else v
     return d
@@ -433,8 +433,8 @@ def decode_json(text) -> list:
 
 # -------------------------------------------------------------------------- binary
 _MAGIC = b"FQNPU1"
-# per class: the words after the opcode byte, one 8-byte word per field in SPEC order
-_RECORD = {cls: struct.Struct("<" + "".join(f.WORD for f in cls.SPEC))
+# per class: the words after the opcode byte, one 8-byte word per field in ALL_FIELDS order
+_RECORD = {cls: struct.Struct("<" + "".join(f.WORD for f in cls.ALL_FIELDS))
            for cls in BY_CODE.values()}
 
 
@@ -446,7 +446,7 @@ def encode_binary(instrs) -> bytes:
         validate_instr(ins, i)
         cls = type(ins)
         out.append(bytes((cls.OPCODE,)))
-        out.append(_RECORD[cls].pack(*(f.to_word(getattr(ins, f.name)) for f in cls.SPEC)))
+        out.append(_RECORD[cls].pack(*(f.to_word(getattr(ins, f.name)) for f in cls.ALL_FIELDS)))
     return b"".join(out)
 
 
@@ -466,7 +466,7 @@ def decode_binary(data: bytes) -> list:
         if cls is None:
             raise ISAError(f"instruction {i}: unknown opcode {code}")
         kw = {}
-        for f in cls.SPEC:
+        for f in cls.ALL_FIELDS:
             if pos + 8 > len(data):
                 raise ISAError(f"instruction {i} ({cls.OP}): binary stream truncated")
             (w,) = struct.unpack_from("<" + f.WORD, data, pos)
@@ -485,7 +485,7 @@ def decode_binary(data: bytes) -> list:
 def format_instr(ins: Instr, layers=None) -> str:
     """One readable line: opcode, queue, non-default fields, tokens."""
     parts = []
-    for f in ins.SPEC:
+    for f in ins.ALL_FIELDS:
         if f.name in ("wait", "signal", "layer"):
             continue
         v = getattr(ins, f.name)
