@@ -9,6 +9,7 @@ opcode, a reordered or retyped field or a changed word encoding fails here.
 import dataclasses
 import importlib.util
 import pathlib
+import re
 import struct
 
 from npu_sim import isa
@@ -59,3 +60,12 @@ def test_golden_opcode_bytes():
     assert pos == len(blob)
     assert codes == list(range(14))  # NOP=0, LOAD=1, ..., FINISH=13 (docs/isa.md)
     assert codes == [isa.OPCODES[x.OP] for x in INSTRUCTIONS]
+
+
+def test_docs_opcode_table_matches_the_classes():
+    """docs/isa.md's opcode table lists every class with its number, name and queue."""
+    text = (ROOT / "docs" / "isa.md").read_text()
+    rows = re.findall(r"^\| (\d+) \| ([A-Z0-9]+) \| ([^|]+?) \| `(\w+)` \|$", text, re.M)
+    table = {int(code): (op, queue, name) for code, op, queue, name in rows}
+    assert table == {code: (cls.OP, cls.QUEUE or "`on` (default compute)", cls.__name__)
+                     for code, cls in isa.BY_CODE.items()}
