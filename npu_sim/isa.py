@@ -9,7 +9,7 @@ DRAM image. ``layer`` is an index into the program's layer tags (-1: untagged).
 See docs/isa.md for the semantics and cycle cost of each instruction.
 
 Each instruction class declares its fields once, in ``FIELDS``, as typed field objects
-(``Size``, ``Natural``, ``Int``, ``Bool``, ``Float``, ``Enum``; shared groups such as an
+(``Size``, ``Natural``, ``Int``, ``Bool``, ``Float``, ``Enum``, ``Tokens``; shared groups such as an
 operand's ``*_buf/*_addr/*_stride`` or the OR-reduce fields are built by one function and
 reused). Declaring the subclass makes it a keyword-only dataclass with those fields after
 the inherited ones; validation, JSON and the binary encoding are all read off the
