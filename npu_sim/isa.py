@@ -9,9 +9,9 @@ DRAM image. ``layer`` is an index into the program's layer tags (-1: untagged).
 See docs/isa.md for the semantics and cycle cost of each instruction.
 
 Each instruction class declares its fields once, in ``FIELDS``, as typed field objects
-(``Size``, ``Natural``, ``Int``, ``Bool``, ``Float``, ``Enum``, ``Tokens``; shared groups such as an
-operand's ``*_buf/*_addr/*_stride`` or the OR-reduce fields are built by one function and
-reused). Declaring the subclass makes it a keyword-only dataclass with those fields after
+(``Size``, ``Natural``, ``Int``, ``Bool``, ``Float``, ``Enum``, ``Tokens``; shared groups
+such as an operand's ``*_buf/*_addr/*_stride`` or the OR-reduce fields are built by one
+function and reused). Declaring the subclass makes it a keyword-only dataclass with those fields after
 the inherited ones; validation, JSON and the binary encoding are all read off the
 declarations. Each class states its binary opcode ``OPCODE`` explicitly: the numbers are
 the binary format (pinned by ``tests/npu_sim/golden/isa_all_instructions.bin``) and never
