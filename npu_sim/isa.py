@@ -7,94 +7,245 @@ SRAM addresses are element indices into a buffer (``inp``/``wgt``: 1-byte elemen
 ``acc``/``param``: 4-byte elements); DRAM addresses are byte addresses of the program's
 DRAM image. ``layer`` is an index into the program's layer tags (-1: untagged).
 See docs/isa.md for the semantics and cycle cost of each instruction.
+
+Each instruction class declares its fields once, in ``FIELDS``, as typed field objects
+(``Size``, ``Natural``, ``Int``, ``Bool``, ``Float``, ``Enum``, ``Tokens``; shared groups
+such as an operand's ``*_buf/*_addr/*_stride`` or the OR-reduce fields are built by one
+function and reused). Declaring the subclass makes it a keyword-only dataclass with those fields after
+the inherited ones; validation, JSON and the binary encoding are all read off the
+declarations. Each class states its binary opcode ``OPCODE`` explicitly: the numbers are
+the binary format (pinned by ``tests/npu_sim/golden/isa_all_instructions.bin``) and never
+change when a class is added.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import functools
 import json
 import struct
-from dataclasses import dataclass
+from dataclasses import MISSING
 from typing import ClassVar
 
 from .errors import ISAError
 
 QUEUES = ("load", "compute", "vector", "store")
 BUFFERS = ("inp", "wgt", "acc", "param")
-ENUMS = {
-    "buf": BUFFERS, "src_buf": BUFFERS, "dst_buf": BUFFERS, "a_buf": BUFFERS,
-    "b_buf": BUFFERS, "inp_buf": BUFFERS, "w_buf": BUFFERS,
-    "kind": ("avg", "max"), "weight_shift": ("group", "weight"), "w_layout": ("nk", "kn"),
-    "on": QUEUES,
-}
-POSITIVE = {"rows", "cols", "in_h", "in_w", "in_c", "n", "kh", "kw", "stride", "dilation",
-            "h", "w", "c", "group_size", "or_group"}
 
 
-@dataclass(kw_only=True)
+# --------------------------------------------------------------------------- fields
+class Field:
+    """One declared instruction field: name, default (``MISSING``: required) and kind.
+
+    The kind (the subclass) fixes the Python type, the value check and the 8-byte word
+    of the binary form (``WORD``: ``q`` little-endian int64, ``d`` float64)."""
+
+    TYPE: ClassVar[type] = int
+    WORD: ClassVar[str] = "q"
+
+    def __init__(self, name: str, default=MISSING):
+        self.name, self.default = name, default
+
+    def problem(self, v, ins) -> str | None:
+        """Why ``v`` is not a valid value of this field in ``ins`` (None: it is)."""
+        raise NotImplementedError
+
+    def to_word(self, v):
+        return int(v)
+
+    def from_word(self, w):
+        return w
+
+    def __repr__(self):
+        return f"{type(self).__name__}({self.name!r})"
+
+
+class Int(Field):
+    """A signed integer; ``MIN`` (when set) is its smallest allowed value."""
+
+    MIN: ClassVar[int | None] = None
+
+    def problem(self, v, ins):
+        if isinstance(v, bool) or not isinstance(v, int):
+            return f"must be an integer, got {v!r}"
+        if self.MIN is not None and v < self.MIN:
+            return f"must be {'> 0' if self.MIN == 1 else '>= 0'}, got {v}"
+        return None
+
+
+class Size(Int):
+    """A count or extent: > 0 (rows, channels, kernel size, stride, group size)."""
+
+    MIN = 1
+
+
+class Natural(Int):
+    """>= 0: an SRAM or DRAM address, stride, padding, shift amount or register number."""
+
+    MIN = 0
+
+
+class Bool(Field):
+    TYPE = bool
+
+    def problem(self, v, ins):
+        return None if isinstance(v, bool) else f"must be a bool, got {v!r}"
+
+    def from_word(self, w):
+        return bool(w)
+
+
+class Float(Field):
+    TYPE = float
+    WORD = "d"
+
+    def problem(self, v, ins):
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            return f"must be a number, got {v!r}"
+        return None
+
+    def to_word(self, v):
+        return float(v)
+
+
+class Enum(Field):
+    """One of ``choices``; encoded as its index."""
+
+    TYPE = str
+
+    def __init__(self, name: str, choices: tuple, default=MISSING):
+        super().__init__(name, default)
+        self.choices = choices
+
+    def problem(self, v, ins):
+        return None if v in self.choices else f"must be one of {self.choices}, got {v!r}"
+
+    def to_word(self, v):
+        return self.choices.index(v)
+
+    def from_word(self, w):
+        if not 0 <= w < len(self.choices):
+            raise ValueError(f"bad enum {w}")
+        return self.choices[w]
+
+
+class Tokens(Field):
+    """A tuple of queue names (token channels); encoded as a bit mask over ``QUEUES``."""
+
+    TYPE = tuple
+
+    def problem(self, v, ins):
+        if not isinstance(v, (tuple, list)) or any(q not in QUEUES for q in v):
+            return f"must list queues from {QUEUES}, got {v!r}"
+        if ins.queue in v:
+            return f"names its own queue {ins.queue!r}"
+        return None
+
+    def to_word(self, v):
+        return sum(1 << QUEUES.index(q) for q in v)
+
+    def from_word(self, w):
+        return tuple(q for j, q in enumerate(QUEUES) if w >> j & 1)
+
+
+# ----------------------------------------------------------------- shared field groups
+def operand(prefix: str, buf: str, *, stride: bool = True) -> tuple:
+    """An SRAM block: ``<prefix>_buf`` (default ``buf``), ``<prefix>_addr`` and, with
+    ``stride``, ``<prefix>_stride`` (elements between rows, 0: packed)."""
+    fields = (Enum(f"{prefix}_buf", BUFFERS, buf), Natural(f"{prefix}_addr"))
+    return fields + (Natural(f"{prefix}_stride", 0),) if stride else fields
+
+
+# dynamic extraction: OR-reduce the written codes into param[or_addr + (or_ch0 + j) // or_group]
+OR_REDUCE = (Int("or_addr", -1), Size("or_group", 64), Natural("or_ch0", 0),
+             Bool("or_reset", False))
+# a vector op writing codes [rows, cols] to dst (with the optional OR-reduce)
+WRITER = (*operand("dst", "inp"), Size("rows"), Size("cols"), *OR_REDUCE)
+
+
+def float_io(out_signed: bool) -> tuple:
+    """The scales of a float vector op (quant.float_ops) and the signedness of its codes."""
+    return Float("in_scale"), Float("out_scale"), Bool("out_signed", out_signed)
+
+
+# ----------------------------------------------------------------------- instructions
+_REGISTRY: dict[int, type] = {}
+
+
+def _declare(cls) -> None:
+    """Make ``cls`` a keyword-only dataclass whose fields are the inherited ones followed
+    by its own ``FIELDS``, and record ``cls.ALL_FIELDS`` (all of them, in encoding order)."""
+    own = cls.__dict__.get("FIELDS", ())
+    inherited = getattr(cls, "ALL_FIELDS", ())
+    names = [f.name for f in inherited + own]
+    if len(set(names)) != len(names):
+        raise TypeError(f"{cls.__name__}: a field is declared twice: {names}")
+    cls.__annotations__ = {f.name: f.TYPE for f in own}
+    for f in own:
+        if f.default is not MISSING:
+            setattr(cls, f.name, f.default)
+    dataclasses.dataclass(kw_only=True)(cls)
+    cls.ALL_FIELDS = inherited + own
+
+
 class Instr:
-    """Fields every instruction has."""
+    """Fields every instruction has. A subclass declares ``OP`` (its name), ``OPCODE``
+    (its binary opcode, fixed forever), ``QUEUE`` and its own ``FIELDS``."""
 
     OP: ClassVar[str] = ""
+    OPCODE: ClassVar[int] = -1
     QUEUE: ClassVar[str] = ""
-    wait: tuple = ()
-    signal: tuple = ()
-    layer: int = -1
+    FIELDS: ClassVar[tuple] = (Tokens("wait", ()), Tokens("signal", ()), Int("layer", -1))
+    ALL_FIELDS: ClassVar[tuple] = ()
+
+    def __init_subclass__(cls, **kw):
+        super().__init_subclass__(**kw)
+        _declare(cls)
+        if not 0 <= cls.OPCODE <= 255 or cls.OPCODE in _REGISTRY or not cls.OP or \
+                cls.OP in {c.OP for c in _REGISTRY.values()}:
+            raise TypeError(f"{cls.__name__}: opcode {cls.OPCODE} / name {cls.OP!r} is "
+                            f"missing, out of range or taken")
+        _REGISTRY[cls.OPCODE] = cls
 
     @property
     def queue(self) -> str:
         return self.QUEUE
 
 
-@dataclass(kw_only=True)
+_declare(Instr)
+
+
 class Nop(Instr):
     """Does nothing on queue ``on``; carries tokens."""
 
-    OP: ClassVar[str] = "NOP"
-    on: str = "compute"
+    OP, OPCODE = "NOP", 0
+    FIELDS = (Enum("on", QUEUES, "compute"),)
 
     @property
     def queue(self) -> str:
         return self.on
 
 
-@dataclass(kw_only=True)
 class Load(Instr):
-    """DMA DRAM -> SRAM: a 2-D strided block, with zero (or ``pad_value``) padding."""
+    """DMA DRAM -> SRAM: a 2-D strided block, with zero (or ``pad_value``) padding.
 
-    OP: ClassVar[str] = "LOAD"
-    QUEUE: ClassVar[str] = "load"
-    buf: str
-    sram_addr: int
-    dram_addr: int
-    rows: int
-    cols: int
-    dram_stride: int = 0      # elements between DRAM rows (0: cols)
-    sram_stride: int = 0      # elements between SRAM rows (0: pad_left + cols + pad_right)
-    pad_top: int = 0
-    pad_bottom: int = 0
-    pad_left: int = 0
-    pad_right: int = 0
-    pad_value: int = 0
+    ``dram_stride``: elements between DRAM rows (0: ``cols``); ``sram_stride``: elements
+    between SRAM rows (0: ``pad_left + cols + pad_right``)."""
+
+    OP, OPCODE, QUEUE = "LOAD", 1, "load"
+    FIELDS = (Enum("buf", BUFFERS), Natural("sram_addr"), Natural("dram_addr"), Size("rows"),
+              Size("cols"), Natural("dram_stride", 0), Natural("sram_stride", 0),
+              Natural("pad_top", 0), Natural("pad_bottom", 0), Natural("pad_left", 0),
+              Natural("pad_right", 0), Int("pad_value", 0))
 
 
-@dataclass(kw_only=True)
 class Store(Instr):
     """DMA SRAM -> DRAM: a 2-D strided block."""
 
-    OP: ClassVar[str] = "STORE"
-    QUEUE: ClassVar[str] = "store"
-    buf: str
-    sram_addr: int
-    dram_addr: int
-    rows: int
-    cols: int
-    sram_stride: int = 0
-    dram_stride: int = 0
+    OP, OPCODE, QUEUE = "STORE", 2, "store"
+    FIELDS = (Enum("buf", BUFFERS), Natural("sram_addr"), Natural("dram_addr"), Size("rows"),
+              Size("cols"), Natural("sram_stride", 0), Natural("dram_stride", 0))
 
 
-@dataclass(kw_only=True)
 class Gemm(Instr):
     """Weight-stationary GEMM/conv over an input tile; the sequencer issues the folds.
 
@@ -103,112 +254,53 @@ class Gemm(Instr):
     ``w_buf:w_addr``; output rows ``out_h * out_w`` × ``n`` int32 at ``acc:acc_addr``
     (row stride ``acc_stride``, 0 = n), overwritten or accumulated. Channels ``[0, n4)``
     with ``n4 = clamp(max4[max4_reg] - ch_offset, 0, in_c)`` run as 4-bit folds.
+    ``max4_reg`` -1: always 8-bit; ``ch_offset``: layer channel index of this tile's
+    channel 0; ``xs_addr``: param address of the per-group activation shifts (static) or
+    OR masks (``dynamic``); ``ws_addr``: weight shifts ``[groups, n]`` (``weight_shift``
+    ``"group"``).
     """
 
-    OP: ClassVar[str] = "GEMM"
-    QUEUE: ClassVar[str] = "compute"
-    inp_buf: str = "inp"
-    inp_addr: int
-    in_h: int
-    in_w: int = 1
-    in_c: int
-    kh: int = 1
-    kw: int = 1
-    stride: int = 1
-    dilation: int = 1
-    w_buf: str = "wgt"
-    w_addr: int
-    w_layout: str = "nk"
-    n: int
-    acc_addr: int
-    acc_stride: int = 0
-    accumulate: bool = False
-    x_signed: bool = True
-    max4_reg: int = -1        # -1: always 8-bit
-    ch_offset: int = 0        # layer channel index of this tile's channel 0
-    group_size: int = 64
-    xs_addr: int = -1         # param: per-group activation shift (static) or OR mask (dynamic)
-    ws_addr: int = -1         # param: weight shifts [groups, n] (weight_shift "group")
-    dynamic: bool = False
-    naive: bool = False
-    weight_shift: str = "group"
+    OP, OPCODE, QUEUE = "GEMM", 3, "compute"
+    FIELDS = (*operand("inp", "inp", stride=False), Size("in_h"), Size("in_w", 1),
+              Size("in_c"), Size("kh", 1), Size("kw", 1), Size("stride", 1),
+              Size("dilation", 1), *operand("w", "wgt", stride=False),
+              Enum("w_layout", ("nk", "kn"), "nk"), Size("n"), Natural("acc_addr"),
+              Natural("acc_stride", 0), Bool("accumulate", False), Bool("x_signed", True),
+              Int("max4_reg", -1), Natural("ch_offset", 0), Size("group_size", 64),
+              Int("xs_addr", -1), Int("ws_addr", -1), Bool("dynamic", False),
+              Bool("naive", False), Enum("weight_shift", ("group", "weight"), "group"))
 
 
-@dataclass(kw_only=True)
 class SetMax4(Instr):
     """Write ``value`` into register ``max4[reg]`` (the runtime ratio switch)."""
 
-    OP: ClassVar[str] = "SETMAX4"
-    QUEUE: ClassVar[str] = "compute"
-    reg: int
-    value: int
+    OP, OPCODE, QUEUE = "SETMAX4", 4, "compute"
+    FIELDS = (Natural("reg"), Natural("value"))
 
 
-@dataclass(kw_only=True)
-class _Writer(Instr):
-    """A vector op writing codes ``[rows, cols]`` to ``dst``; optional dynamic-extraction
-    OR-reduce of the written codes into ``param[or_addr + (or_ch0 + j) // or_group]``."""
-
-    dst_buf: str = "inp"
-    dst_addr: int
-    dst_stride: int = 0
-    rows: int
-    cols: int
-    or_addr: int = -1
-    or_group: int = 64
-    or_ch0: int = 0
-    or_reset: bool = False
-
-
-@dataclass(kw_only=True)
-class Requant(_Writer):
+class Requant(Instr):
     """``clamp((acc + bias[j]) * M[j] + 2^(s[j]-1)) >> s[j]``: GEMM epilogue (fused ReLU via lo/hi)."""
 
-    OP: ClassVar[str] = "REQUANT"
-    QUEUE: ClassVar[str] = "vector"
-    src_buf: str = "acc"
-    src_addr: int
-    src_stride: int = 0
-    bias_addr: int = -1
-    mult_addr: int
-    shift_addr: int
-    lo: int
-    hi: int
+    OP, OPCODE, QUEUE = "REQUANT", 5, "vector"
+    FIELDS = (*WRITER, *operand("src", "acc"), Int("bias_addr", -1), Natural("mult_addr"),
+              Natural("shift_addr"), Int("lo"), Int("hi"))
 
 
-@dataclass(kw_only=True)
-class Clamp(_Writer):
+class Clamp(Instr):
     """ReLU / ReLU6 on codes: ``clamp(x, lo, hi)``."""
 
-    OP: ClassVar[str] = "CLAMP"
-    QUEUE: ClassVar[str] = "vector"
-    src_buf: str = "inp"
-    src_addr: int
-    src_stride: int = 0
-    lo: int
-    hi: int
+    OP, OPCODE, QUEUE = "CLAMP", 6, "vector"
+    FIELDS = (*WRITER, *operand("src", "inp"), Int("lo"), Int("hi"))
 
 
-@dataclass(kw_only=True)
-class Add(_Writer):
+class Add(Instr):
     """Residual add: ``clamp((a*ma + b*mb + 2^(s-1)) >> s, lo, hi)`` (quant.int_ops.add)."""
 
-    OP: ClassVar[str] = "ADD"
-    QUEUE: ClassVar[str] = "vector"
-    a_buf: str = "inp"
-    a_addr: int
-    a_stride: int = 0
-    b_buf: str = "inp"
-    b_addr: int
-    b_stride: int = 0
-    ma: int
-    mb: int
-    s: int
-    lo: int
-    hi: int
+    OP, OPCODE, QUEUE = "ADD", 7, "vector"
+    FIELDS = (*WRITER, *operand("a", "inp"), *operand("b", "inp"), Int("ma"), Int("mb"),
+              Natural("s"), Int("lo"), Int("hi"))
 
 
-@dataclass(kw_only=True)
 class Pool(Instr):
     """Max or average pool of ``[h, w, c]`` at ``src`` into ``[oh, ow, c]`` at ``dst``.
 
@@ -216,106 +308,53 @@ class Pool(Instr):
     window sum by the dyadic ``(m, s)``. Global average pool: ``kh = h, kw = w``.
     """
 
-    OP: ClassVar[str] = "POOL"
-    QUEUE: ClassVar[str] = "vector"
-    kind: str = "max"
-    src_buf: str = "inp"
-    src_addr: int
-    dst_buf: str = "inp"
-    dst_addr: int
-    h: int
-    w: int
-    c: int
-    kh: int
-    kw: int
-    stride: int = 1
-    pad: int = 0
-    m: int = 1
-    s: int = 0
-    lo: int = -128
-    hi: int = 127
-    or_addr: int = -1
-    or_group: int = 64
-    or_ch0: int = 0
-    or_reset: bool = False
+    OP, OPCODE, QUEUE = "POOL", 8, "vector"
+    FIELDS = (Enum("kind", ("avg", "max"), "max"), *operand("src", "inp", stride=False),
+              *operand("dst", "inp", stride=False), Size("h"), Size("w"), Size("c"),
+              Size("kh"), Size("kw"), Size("stride", 1), Natural("pad", 0), Int("m", 1),
+              Natural("s", 0), Int("lo", -128), Int("hi", 127), *OR_REDUCE)
 
 
-@dataclass(kw_only=True)
-class Reorder(_Writer):
+class Reorder(Instr):
     """Channel gather: ``dst[r, j] = src[r, perm[j]]`` with ``perm`` in ``param``."""
 
-    OP: ClassVar[str] = "REORDER"
-    QUEUE: ClassVar[str] = "vector"
-    src_buf: str = "inp"
-    src_addr: int
-    src_stride: int = 0
-    perm_addr: int
+    OP, OPCODE, QUEUE = "REORDER", 9, "vector"
+    FIELDS = (*WRITER, *operand("src", "inp"), Natural("perm_addr"))
 
 
-@dataclass(kw_only=True)
-class LayerNorm(_Writer):
+class LayerNorm(Instr):
     """quant.float_ops.layernorm over each row; gamma/beta float32 in ``param``."""
 
-    OP: ClassVar[str] = "LAYERNORM"
-    QUEUE: ClassVar[str] = "vector"
-    src_buf: str = "inp"
-    src_addr: int
-    src_stride: int = 0
-    gamma_addr: int
-    beta_addr: int
-    eps: float = 1e-5
-    in_scale: float
-    out_scale: float
-    out_signed: bool = True
+    OP, OPCODE, QUEUE = "LAYERNORM", 10, "vector"
+    FIELDS = (*WRITER, *operand("src", "inp"), Natural("gamma_addr"), Natural("beta_addr"),
+              Float("eps", 1e-5), *float_io(out_signed=True))
 
 
-@dataclass(kw_only=True)
-class Softmax(_Writer):
+class Softmax(Instr):
     """quant.float_ops.softmax over each row."""
 
-    OP: ClassVar[str] = "SOFTMAX"
-    QUEUE: ClassVar[str] = "vector"
-    src_buf: str = "inp"
-    src_addr: int
-    src_stride: int = 0
-    in_scale: float
-    out_scale: float
-    out_signed: bool = False
+    OP, OPCODE, QUEUE = "SOFTMAX", 11, "vector"
+    FIELDS = (*WRITER, *operand("src", "inp"), *float_io(out_signed=False))
 
 
-@dataclass(kw_only=True)
-class Gelu(_Writer):
+class Gelu(Instr):
     """quant.float_ops.gelu elementwise."""
 
-    OP: ClassVar[str] = "GELU"
-    QUEUE: ClassVar[str] = "vector"
-    src_buf: str = "inp"
-    src_addr: int
-    src_stride: int = 0
-    in_scale: float
-    out_scale: float
-    out_signed: bool = True
+    OP, OPCODE, QUEUE = "GELU", 12, "vector"
+    FIELDS = (*WRITER, *operand("src", "inp"), *float_io(out_signed=True))
 
 
-@dataclass(kw_only=True)
 class Finish(Instr):
     """End of the instruction stream (compute queue)."""
 
-    OP: ClassVar[str] = "FINISH"
-    QUEUE: ClassVar[str] = "compute"
+    OP, OPCODE, QUEUE = "FINISH", 13, "compute"
 
 
-OPCODES = {cls.OP: code for code, cls in enumerate(
-    (Nop, Load, Store, Gemm, SetMax4, Requant, Clamp, Add, Pool, Reorder, LayerNorm,
-     Softmax, Gelu, Finish))}
-CLASSES = {cls.OP: cls for cls in (Nop, Load, Store, Gemm, SetMax4, Requant, Clamp, Add, Pool,
-                                   Reorder, LayerNorm, Softmax, Gelu, Finish)}
-BY_CODE = {code: CLASSES[op] for op, code in OPCODES.items()}
-
-
-@functools.cache
-def _fields(cls):
-    return tuple(dataclasses.fields(cls))
+BY_CODE = dict(sorted(_REGISTRY.items()))
+CLASSES = {cls.OP: cls for cls in BY_CODE.values()}
+OPCODES = {cls.OP: code for code, cls in BY_CODE.items()}
+_NAMES = {cls: frozenset(f.name for f in cls.ALL_FIELDS) for cls in BY_CODE.values()}
+_TOKENS = frozenset(f.name for f in Instr.ALL_FIELDS if isinstance(f, Tokens))
 
 
 # ----------------------------------------------------------------------- validation
@@ -333,43 +372,12 @@ class _Where:
 
 def validate_instr(ins: Instr, i: int) -> None:
     """Check field types and values; raise ``ISAError`` naming instruction ``i``."""
-    where = _Where(ins, i)
-    if not isinstance(ins, Instr) or type(ins).OP not in CLASSES:
-        raise ISAError(f"{where}: not an NPU instruction: {ins!r}")
-    for f in _fields(type(ins)):
-        v = getattr(ins, f.name)
-        t = f.type
-        if f.name in ("wait", "signal"):
-            if not isinstance(v, (tuple, list)) or any(q not in QUEUES for q in v):
-                raise ISAError(f"{where}: field {f.name} must list queues from {QUEUES}, "
-                               f"got {v!r}")
-            if ins.queue in v:
-                raise ISAError(f"{where}: field {f.name} names its own queue {ins.queue!r}")
-            continue
-        if t == "bool":
-            if not isinstance(v, bool):
-                raise ISAError(f"{where}: field {f.name} must be a bool, got {v!r}")
-        elif t == "int":
-            if isinstance(v, bool) or not isinstance(v, int):
-                raise ISAError(f"{where}: field {f.name} must be an integer, got {v!r}")
-            if f.name in POSITIVE and v <= 0:
-                raise ISAError(f"{where}: field {f.name} must be > 0, got {v}")
-            if (f.name.endswith("_stride") or f.name.startswith("pad")
-                    or f.name in ("sram_addr", "dram_addr", "inp_addr", "w_addr", "acc_addr",
-                                  "src_addr", "dst_addr", "a_addr", "b_addr", "ch_offset",
-                                  "or_ch0", "s", "reg", "value", "perm_addr", "mult_addr",
-                                  "shift_addr", "gamma_addr", "beta_addr")) \
-                    and f.name != "pad_value" and v < 0:
-                raise ISAError(f"{where}: field {f.name} must be >= 0, got {v}")
-        elif t == "float":
-            if isinstance(v, bool) or not isinstance(v, (int, float)):
-                raise ISAError(f"{where}: field {f.name} must be a number, got {v!r}")
-        elif t == "str":
-            if v not in ENUMS.get(f.name, ()):
-                raise ISAError(f"{where}: field {f.name} must be one of "
-                               f"{ENUMS.get(f.name)}, got {v!r}")
-    if isinstance(ins, (Load, Store)) and ins.buf not in BUFFERS:
-        raise ISAError(f"{where}: bad buffer {ins.buf!r}")
+    if not isinstance(ins, Instr) or CLASSES.get(type(ins).OP) is not type(ins):
+        raise ISAError(f"{_Where(ins, i)}: not an NPU instruction: {ins!r}")
+    for f in ins.ALL_FIELDS:
+        why = f.problem(getattr(ins, f.name), ins)
+        if why is not None:
+            raise ISAError(f"{_Where(ins, i)}: field {f.name} {why}")
 
 
 def validate(instrs) -> None:
@@ -380,7 +388,7 @@ def validate(instrs) -> None:
 # ---------------------------------------------------------------------------- JSON
 def to_json_obj(ins: Instr) -> dict:
     d = {"op": ins.OP}
-    for f in _fields(type(ins)):
+    for f in ins.ALL_FIELDS:
         v = getattr(ins, f.name)
         d[f.name] = list(v) if isinstance(v, tuple) else v
     return d
@@ -393,14 +401,14 @@ def from_json_obj(d, i: int = 0) -> Instr:
     cls = CLASSES.get(op)
     if cls is None:
         raise ISAError(f"instruction {i}: unknown opcode {op!r} (known: {sorted(CLASSES)})")
-    names = {f.name for f in _fields(cls)}
+    names = _NAMES[cls]
     kw = {}
     for k, v in d.items():
         if k == "op":
             continue
         if k not in names:
             raise ISAError(f"instruction {i} ({op}): unknown field {k!r}")
-        kw[k] = tuple(v) if k in ("wait", "signal") and isinstance(v, list) else v
+        kw[k] = tuple(v) if k in _TOKENS and isinstance(v, list) else v
     try:
         ins = cls(**kw)
     except TypeError as e:
@@ -425,10 +433,9 @@ def decode_json(text) -> list:
 
 # -------------------------------------------------------------------------- binary
 _MAGIC = b"FQNPU1"
-
-
-def _mask(queues) -> int:
-    return sum(1 << QUEUES.index(q) for q in queues)
+# per class: the words after the opcode byte, one 8-byte word per field in ALL_FIELDS order
+_RECORD = {cls: struct.Struct("<" + "".join(f.WORD for f in cls.ALL_FIELDS))
+           for cls in BY_CODE.values()}
 
 
 def encode_binary(instrs) -> bytes:
@@ -437,17 +444,9 @@ def encode_binary(instrs) -> bytes:
     out = [_MAGIC, struct.pack("<I", len(instrs))]
     for i, ins in enumerate(instrs):
         validate_instr(ins, i)
-        out.append(struct.pack("<B", OPCODES[ins.OP]))
-        for f in _fields(type(ins)):
-            v = getattr(ins, f.name)
-            if f.name in ("wait", "signal"):
-                out.append(struct.pack("<q", _mask(v)))
-            elif f.type == "float":
-                out.append(struct.pack("<d", float(v)))
-            elif f.type == "str":
-                out.append(struct.pack("<q", ENUMS[f.name].index(v)))
-            else:
-                out.append(struct.pack("<q", int(v)))
+        cls = type(ins)
+        out.append(bytes((cls.OPCODE,)))
+        out.append(_RECORD[cls].pack(*(f.to_word(getattr(ins, f.name)) for f in cls.ALL_FIELDS)))
     return b"".join(out)
 
 
@@ -467,24 +466,15 @@ def decode_binary(data: bytes) -> list:
         if cls is None:
             raise ISAError(f"instruction {i}: unknown opcode {code}")
         kw = {}
-        for f in _fields(cls):
+        for f in cls.ALL_FIELDS:
             if pos + 8 > len(data):
                 raise ISAError(f"instruction {i} ({cls.OP}): binary stream truncated")
-            if f.type == "float":
-                (v,) = struct.unpack_from("<d", data, pos)
-            else:
-                (v,) = struct.unpack_from("<q", data, pos)
+            (w,) = struct.unpack_from("<" + f.WORD, data, pos)
             pos += 8
-            if f.name in ("wait", "signal"):
-                v = tuple(q for j, q in enumerate(QUEUES) if v >> j & 1)
-            elif f.type == "str":
-                choices = ENUMS[f.name]
-                if not 0 <= v < len(choices):
-                    raise ISAError(f"instruction {i} ({cls.OP}): field {f.name}: bad enum {v}")
-                v = choices[v]
-            elif f.type == "bool":
-                v = bool(v)
-            kw[f.name] = v
+            try:
+                kw[f.name] = f.from_word(w)
+            except ValueError as e:
+                raise ISAError(f"instruction {i} ({cls.OP}): field {f.name}: {e}") from None
         ins = cls(**kw)
         validate_instr(ins, i)
         out.append(ins)
@@ -495,12 +485,11 @@ def decode_binary(data: bytes) -> list:
 def format_instr(ins: Instr, layers=None) -> str:
     """One readable line: opcode, queue, non-default fields, tokens."""
     parts = []
-    for f in _fields(type(ins)):
+    for f in ins.ALL_FIELDS:
         if f.name in ("wait", "signal", "layer"):
             continue
         v = getattr(ins, f.name)
-        default = f.default if f.default is not dataclasses.MISSING else object()
-        if v != default:
+        if f.default is MISSING or v != f.default:
             parts.append(f"{f.name}={v}")
     tok = ""
     if ins.wait:

@@ -1,3 +1,4 @@
+import dataclasses
 import json
 import struct
 
@@ -77,3 +78,33 @@ def test_bad_fields_are_named(obj, match):
         isa.decode_json(json.dumps([{"op": "FINISH"}, obj]))
     with pytest.raises(ISAError, match="instruction 1"):
         isa.decode_json(json.dumps([{"op": "FINISH"}, obj]))
+
+
+def test_declarations_are_the_dataclass_fields():
+    for cls in isa.CLASSES.values():
+        fields = dataclasses.fields(cls)
+        assert [f.name for f in cls.ALL_FIELDS] == [f.name for f in fields]
+        assert [f.default for f in cls.ALL_FIELDS] == [f.default for f in fields]
+        assert cls.ALL_FIELDS[:3] == isa.Instr.ALL_FIELDS  # wait, signal, layer first
+
+
+BAD = {isa.Size: 0, isa.Natural: -1, isa.Int: 1.5, isa.Bool: 1, isa.Float: "x",
+       isa.Enum: "nope", isa.Tokens: ("dma",)}
+
+
+@pytest.mark.parametrize("ins", ALL, ids=lambda x: x.OP)
+def test_every_declared_field_is_checked_by_its_kind(ins):
+    for f in ins.ALL_FIELDS:
+        bad = dataclasses.replace(ins, **{f.name: BAD[type(f)]})
+        with pytest.raises(ISAError, match=rf"instruction 4 \({ins.OP}\): field {f.name} "):
+            isa.validate_instr(bad, 4)
+
+
+def test_opcodes_and_names_cannot_be_reused():
+    with pytest.raises(TypeError, match="taken"):
+        class Again(isa.Instr):
+            OP, OPCODE, QUEUE = "AGAIN", 3, "compute"
+    with pytest.raises(TypeError, match="taken"):
+        class Gemm2(isa.Instr):
+            OP, OPCODE, QUEUE = "GEMM", 200, "compute"
+    assert isa._REGISTRY[3] is isa.Gemm and 200 not in isa._REGISTRY
