@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from quant.extraction import lower4  # noqa: F401  (re-exported: the one lowering)
+from numeric.extraction import lower4  # noqa: F401  (re-exported: the one lowering)
 
 
 def magnitude_bits(codes) -> np.ndarray:
