@@ -12,3 +12,4 @@ from numeric.extraction import (  # noqa: F401
     weight_group_shifts,
 )
 from numeric.ranges import group_bounds  # noqa: F401
+from numeric.rounding import rshift_rne  # noqa: F401

@@ -1,4 +1,5 @@
-"""Integer semantics of the non-GEMM ops: ``numeric.int_ops``, re-exported."""
+"""Integer semantics of the non-GEMM ops: ``numeric.int_ops``, re-exported (with the
+rounding helpers it has always offered)."""
 
 from numeric.int_ops import (  # noqa: F401
     act_scale,
@@ -11,3 +12,5 @@ from numeric.int_ops import (  # noqa: F401
     sum_requant,
     two_input_multipliers,
 )
+from numeric.ranges import INT32_MAX, INT32_MIN, code_range  # noqa: F401
+from numeric.rounding import quantize_multiplier, requantize  # noqa: F401
