@@ -37,6 +37,9 @@ import torch.fx as fx
 import torch.nn as nn
 import torch.nn.functional as F
 
+from numeric.checks import pair as _pair
+from numeric.ranges import group_bounds
+
 from . import float_ops, int_ops
 from .capture import source_of
 from .errors import FlexiQError, UnsupportedOpError
@@ -94,10 +97,6 @@ class _V:
 
     def __init__(self, codes, scale, signed):
         self.codes, self.scale, self.signed = codes, float(scale), bool(signed)
-
-
-def _pair(v):
-    return tuple(v) if isinstance(v, (tuple, list)) else (v, v)
 
 
 def _dyadic(m, s) -> torch.Tensor:
@@ -189,7 +188,7 @@ class FakeQuantModel(nn.Module):
             return self._cache[key]
         cfg = self.config
         G = L.group_size
-        groups = [torch.as_tensor(order[a:min(a + G, n4)].astype(np.int64)) for a in range(0, n4, G)]
+        groups = [torch.as_tensor(order[a:z].astype(np.int64)) for a, z in group_bounds(n4, n4, G)]
         mask = torch.zeros(L.in_channels, dtype=torch.bool)
         mask[torch.as_tensor(order[:n4].astype(np.int64))] = True
         xr = self._consts[name]["x_range"]
