@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from numeric.checks import check_codes, pair
+from numeric.checks import check_codes, check_order, pair
 from numeric.checks import check_mixed_args as check_args
 
 from .grouped_product import grouped_product
@@ -52,8 +52,7 @@ def mixed_conv2d(x, w, n4, *, order=None, group_size=64, x_signed=True,
     check_args(n4, c, group_size, extraction, weight_shift)
     check_codes(xt, wt, x_signed)
     order_t = torch.arange(c, device=dev) if order is None else as_int64(order, dev).flatten()
-    if sorted(order_t.tolist()) != list(range(c)):
-        raise ValueError(f"order must be a permutation of the {c} input channels")
+    check_order(order_t.tolist(), c)
     chan_group = priority_groups(order_t, n4, group_size)
     n_groups = -(-n4 // group_size) if n4 else 0
 

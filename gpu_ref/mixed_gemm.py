@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from numeric.checks import check_codes
+from numeric.checks import check_codes, check_range_table
 from numeric.checks import check_mixed_args as check_args
 from numeric.extraction import ShiftPlan
 from numeric.ranges import group_bounds
@@ -81,9 +81,7 @@ def _prepare(x, w, x_range, device, ndim, name):
         shape = "[M, K]" if ndim == 2 else "[B, R, K]"
         raise ValueError(f"{name}: need x {shape} and w [N, K]; got {tuple(xt.shape)} "
                          f"and {tuple(wt.shape)}")
-    xr = None if x_range is None else as_int64(x_range, dev)
-    if xr is not None and tuple(xr.shape) != (2, wt.shape[1]):
-        raise ValueError(f"x_range must be [2, K={wt.shape[1]}], got {tuple(xr.shape)}")
+    xr = check_range_table(None if x_range is None else as_int64(x_range, dev), wt.shape[1])
     return xt, wt, xr, as_numpy
 
 

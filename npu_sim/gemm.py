@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from numeric.checks import check_codes, check_mixed_args, int_pair
+from numeric.checks import check_codes, check_mixed_args, check_order, check_range_table, int_pair
 from numeric.extraction import lower4
 from numeric.ranges import group_bounds
 
@@ -194,10 +194,7 @@ def run_gemm(x, w, n4, *, config: NPUConfig | None = None, mode="fast", timing="
     x = x.astype(np.int64)
     w = w.astype(np.int64)
     check_codes(x, w, x_signed, error=SimError, where="run_gemm")
-    if x_range is not None:
-        x_range = np.asarray(x_range, dtype=np.int64)
-        if x_range.shape != (2, k):
-            raise SimError(f"run_gemm: x_range must be [2, K={k}], got {x_range.shape}")
+    x_range = check_range_table(x_range, k, error=SimError, where="run_gemm")
     m, n = x.shape[0], w.shape[0]
     bounds = group_bounds(n4, k, g_size)
     # shift tables: the weight shifts, and the static activation shifts from the
@@ -294,12 +291,8 @@ def run_conv2d(x, w, n4, *, order=None, config: NPUConfig | None = None, mode="f
                                  for v, name in ((stride, "stride"), (padding, "padding"),
                                                  (dilation, "dilation")))
     order = np.arange(c) if order is None else np.asarray(order, dtype=np.int64)
-    if sorted(order.tolist()) != list(range(c)):
-        raise SimError(f"run_conv2d: order must be a permutation of the {c} input channels")
-    if x_range is not None:
-        x_range = np.asarray(x_range, dtype=np.int64)
-        if x_range.shape != (2, c):
-            raise SimError(f"run_conv2d: x_range must be [2, C={c}], got {x_range.shape}")
+    check_order(order, c, error=SimError, where="run_conv2d")
+    x_range = check_range_table(x_range, c, error=SimError, where="run_conv2d", dim="C")
     b = x.shape[0]
     o, _, kh, kw = w.shape
     bounds = group_bounds(n4, c, g_size)

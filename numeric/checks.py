@@ -73,3 +73,21 @@ def int_pair(v, name: str = "value", *, error=ValueError) -> tuple[int, int]:
     if not all(isinstance(t, (int, np.integer)) and not isinstance(t, bool) for t in (a, b)):
         raise error(f"{name} must be an int or a pair, got {v!r}")
     return int(a), int(b)
+
+
+def check_range_table(x_range, k: int, *, error=ValueError, where: str = "", dim: str = "K"):
+    """A per-channel ``[2, k]`` (min, max) code table as int64, or None when not given."""
+    if x_range is None:
+        return None
+    shape = tuple(x_range.shape) if hasattr(x_range, "shape") else np.shape(x_range)
+    if shape != (2, k):
+        pre = f"{where}: " if where else ""
+        raise error(f"{pre}x_range must be [2, {dim}={k}], got {shape}")
+    return x_range if hasattr(x_range, "numel") else np.asarray(x_range, dtype=np.int64)
+
+
+def check_order(order, c: int, *, error=ValueError, where: str = "") -> None:
+    """``order`` (a sequence of channel indices) must be a permutation of ``range(c)``."""
+    if sorted(int(i) for i in order) != list(range(c)):
+        pre = f"{where}: " if where else ""
+        raise error(f"{pre}order must be a permutation of the {c} input channels")

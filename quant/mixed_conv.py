@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from numeric.checks import check_mixed_args as check_args
+from numeric.checks import check_order
 from numeric.extraction import lower4, shift_for_range, weight_elem_shifts
 from numeric.ranges import group_bounds
 
@@ -89,8 +90,7 @@ def mixed_conv2d(x, w, n4, *, order=None, group_size=64, x_signed=True,
     c = x.shape[1]
     check_args(n4, c, group_size, extraction, weight_shift)
     order = np.arange(c) if order is None else np.asarray(order, dtype=np.int64)
-    if sorted(order.tolist()) != list(range(c)):
-        raise ValueError(f"order must be a permutation of the {c} input channels")
+    check_order(order, c)
     groups = conv_groups(order, n4, group_size)
     xs, ws = conv_shifts(x, w, groups, x_signed=x_signed, extraction=extraction,
                          x_range=None if x_range is None else np.asarray(x_range),

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from numeric.checks import check_codes
+from numeric.checks import check_codes, check_range_table
 from numeric.checks import check_mixed_args as check_args
 from numeric.extraction import (  # noqa: F401  (ShiftPlan, WEIGHT_SHIFTS re-exported)
     WEIGHT_SHIFTS,
@@ -120,10 +120,7 @@ def mixed_gemm(x, w, n4, *, group_size=64, x_signed=True, extraction="effective"
     x = x.astype(np.int64)
     w = w.astype(np.int64)
     check_codes(x, w, x_signed)
-    if x_range is not None:
-        x_range = np.asarray(x_range, dtype=np.int64)
-        if x_range.shape != (2, x.shape[1]):
-            raise ValueError(f"x_range must be [2, K={x.shape[1]}], got {x_range.shape}")
+    x_range = check_range_table(x_range, x.shape[1])
     # dynamic: one "sample" per row; static: one sample holding all rows
     x3 = x[:, None, :] if dynamic else x[None, :, :]
     plan = plan_shifts(x3, w, n4, group_size=group_size, x_signed=x_signed,
@@ -143,10 +140,7 @@ def mixed_linear(x3, w, n4, *, group_size=64, x_signed=True, extraction="effecti
         raise ValueError(f"mixed_linear: need x [B, R, K] and w [N, K]; got {x3.shape} and {w.shape}")
     check_args(n4, w.shape[1], group_size, extraction, weight_shift)
     check_codes(x3, w, x_signed)
-    if x_range is not None:
-        x_range = np.asarray(x_range, dtype=np.int64)
-        if x_range.shape != (2, w.shape[1]):
-            raise ValueError(f"x_range must be [2, K={w.shape[1]}], got {x_range.shape}")
+    x_range = check_range_table(x_range, w.shape[1])
     plan = plan_shifts(x3, w, n4, group_size=group_size, x_signed=x_signed,
                        extraction=extraction, x_range=x_range, dynamic=dynamic,
                        weight_shift=weight_shift)
