@@ -66,3 +66,4 @@ def test_quant_runtime_and_program_use_the_same_definitions():
 
     assert priority.max4_for_ratio is max4_for_ratio
     assert program.ratio_key is ratio_key
+
