@@ -17,6 +17,7 @@ import torch
 from torch.fx.node import map_arg
 
 from npu_sim import NPUConfig, Program
+from numeric.checks import pair as _pair
 from quant.errors import ConfigError, UnsupportedOpError
 from quant.rounding import quantize_float
 
@@ -35,10 +36,6 @@ DEFAULT_RATIOS = (0.0, 0.25, 0.5, 0.75, 1.0)
 LOWERED = {"input", "output", "const", "shape", "layout", "pad", "conv", "linear", "add", "sub",
            "mul", "relu", "relu6", "hardtanh", "fused", "maxpool", "avgpool", "mean",
            "softmax", "gelu", "layernorm", "matmul", "cat", "reorder"}
-
-
-def _pair(v):
-    return tuple(v) if isinstance(v, (tuple, list)) else (v, v)
 
 
 class _Compiler:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from numeric.ranges import group_bounds
 from quant.errors import AccumulatorOverflowError
 from quant.extraction import shift_for_range
 from quant.rounding import INT32_MAX, INT32_MIN
@@ -27,7 +28,7 @@ def weights_nk(L, p_in, p_out) -> np.ndarray:
 
 
 def group_spans(c: int, g: int):
-    return [(a, min(a + g, c)) for a in range(0, c, g)]
+    return group_bounds(c, c, g)
 
 
 def weight_shift_table(w_nk, group_size, extraction) -> np.ndarray:

@@ -21,20 +21,20 @@ import json
 import numpy as np
 import torch
 
+from numeric.ratio import check_ratio, within_budget
 from quant.errors import ConfigError, FlexiQError
 
 from . import io
 from .metrics import mean_kl
 
 
-def _ratio_key(r) -> str:
-    return f"{float(r):g}"
-
-
 class LayerwiseSelection:
-    """A ``Selection``-like object: per-layer orders (unchanged) and whole-layer 4-bit sets.
+    """A selection (``numeric.ratio.Max4Source``, as ``quant.Selection``): per-layer orders
+    (unchanged) and whole-layer 4-bit sets.
 
-    ``max4_for_ratio(r)`` gives ``{layer: n4}`` with ``n4`` either 0 or the layer's width.
+    ``max4_for_ratio(r)`` gives ``{layer: n4}`` with ``n4`` either 0 or the layer's width,
+    at any ratio in [0, 1] (the budget rule needs no ladder). ``group_sizes`` is empty: whole
+    layers are chosen, so the selection was made without a group size of its own.
     """
 
     method = "hawq"
@@ -47,16 +47,14 @@ class LayerwiseSelection:
         self.widths = {k: int(v) for k, v in widths.items()}
         self.sensitivity = {k: float(v) for k, v in sensitivity.items()}
         self.ratios = [float(r) for r in ratios]
+        self.group_sizes: dict = {}
 
     def layers_for_ratio(self, r: float) -> list:
-        r = float(r)
-        if not 0.0 <= r <= 1.0:
-            raise ConfigError(f"ratio must lie in [0, 1], got {r}")
+        r = check_ratio(r)
         total = sum(self.macs[k] for k in self.ranking)
-        budget = r * total * (1 + 1e-9)
         chosen, used = [], 0
         for name in self.ranking:
-            if used + self.macs[name] <= budget:
+            if within_budget(used + self.macs[name], r, total):
                 chosen.append(name)
                 used += self.macs[name]
         return chosen

@@ -11,13 +11,8 @@ from __future__ import annotations
 
 import torch
 
-EXTRACTIONS = ("effective", "naive")
-WEIGHT_SHIFTS = ("group", "weight")
-
-
-def code_range(signed: bool, bits: int = 8) -> tuple[int, int]:
-    """Smallest and largest code of a ``bits``-bit signed or unsigned format."""
-    return (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1) if signed else (0, 2**bits - 1)
+from numeric.extraction import EXTRACTIONS, WEIGHT_SHIFTS  # noqa: F401
+from numeric.ranges import code_range
 
 
 def rshift_rne(v: torch.Tensor, e) -> torch.Tensor:

@@ -13,14 +13,12 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from numeric.checks import check_codes, check_order, pair
+from numeric.checks import check_mixed_args as check_args
+
 from .grouped_product import grouped_product
-from .mixed_gemm import check_args, check_codes
 from .shift_tables import activation_shifts, weight_elem_shifts, weight_group_shifts
 from .tensor_io import as_int64, finish, pick_device
-
-
-def _pair(v):
-    return (v, v) if isinstance(v, int) else tuple(v)
 
 
 def conv_out_size(h, w, kernel, stride, padding, dilation):
@@ -54,8 +52,7 @@ def mixed_conv2d(x, w, n4, *, order=None, group_size=64, x_signed=True,
     check_args(n4, c, group_size, extraction, weight_shift)
     check_codes(xt, wt, x_signed)
     order_t = torch.arange(c, device=dev) if order is None else as_int64(order, dev).flatten()
-    if sorted(order_t.tolist()) != list(range(c)):
-        raise ValueError(f"order must be a permutation of the {c} input channels")
+    check_order(order_t.tolist(), c)
     chan_group = priority_groups(order_t, n4, group_size)
     n_groups = -(-n4 // group_size) if n4 else 0
 
@@ -78,7 +75,7 @@ def mixed_conv2d(x, w, n4, *, order=None, group_size=64, x_signed=True,
     else:
         ew_cols = weight_elem_shifts(w2, extraction)[:, cols4]
 
-    kernel, st, pd, dl = (kh, kw), _pair(stride), _pair(padding), _pair(dilation)
+    kernel, st, pd, dl = (kh, kw), pair(stride), pair(padding), pair(dilation)
     ho, wo = conv_out_size(h, wd, kernel, st, pd, dl)
     cols = F.unfold(xt.to(torch.float64), kernel, dilation=dl, padding=pd, stride=st)
     x2 = cols.transpose(1, 2).reshape(b * ho * wo, c * kh * kw).round().to(torch.int64)

@@ -11,21 +11,14 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from quant.mixed_gemm import check_args
+from numeric.checks import check_codes, check_range_table
+from numeric.checks import check_mixed_args as check_args
+from numeric.extraction import ShiftPlan
+from numeric.ranges import group_bounds
 
 from .grouped_product import grouped_product
-from .int_ops import code_range
 from .shift_tables import activation_shifts, weight_elem_shifts, weight_group_shifts
 from .tensor_io import as_int64, finish, pick_device
-
-
-def check_codes(x: torch.Tensor, w: torch.Tensor, x_signed: bool):
-    lo, hi = code_range(x_signed)
-    if x.numel() and (int(x.min()) < lo or int(x.max()) > hi):
-        kind = "signed" if x_signed else "unsigned"
-        raise ValueError(f"activation codes outside the {kind} 8-bit range [{lo}, {hi}]")
-    if w.numel() and (int(w.min()) < -128 or int(w.max()) > 127):
-        raise ValueError("weight codes outside the 8-bit range [-128, 127]")
 
 
 def leading_groups(n4: int, k: int, group_size: int, device) -> torch.Tensor:
@@ -88,9 +81,7 @@ def _prepare(x, w, x_range, device, ndim, name):
         shape = "[M, K]" if ndim == 2 else "[B, R, K]"
         raise ValueError(f"{name}: need x {shape} and w [N, K]; got {tuple(xt.shape)} "
                          f"and {tuple(wt.shape)}")
-    xr = None if x_range is None else as_int64(x_range, dev)
-    if xr is not None and tuple(xr.shape) != (2, wt.shape[1]):
-        raise ValueError(f"x_range must be [2, K={wt.shape[1]}], got {tuple(xr.shape)}")
+    xr = check_range_table(None if x_range is None else as_int64(x_range, dev), wt.shape[1])
     return xt, wt, xr, as_numpy
 
 
@@ -101,7 +92,7 @@ def mixed_gemm(x, w, n4, *, group_size=64, x_signed=True, extraction="effective"
 
     ``x`` [M, K] and ``w`` [N, K] codes in priority order, ``n4`` leading 4-bit channels.
     Returns a torch int64 tensor on the compute device if ``x`` or ``w`` is a tensor, else
-    a numpy array. ``return_plan=True`` also returns a ``quant.ShiftPlan`` (numpy arrays).
+    a numpy array. ``return_plan=True`` also returns a ``numeric.ShiftPlan`` (numpy arrays).
     """
     xt, wt, xr, as_numpy = _prepare(x, w, x_range, device, 2, "mixed_gemm")
     check_args(n4, xt.shape[1], group_size, extraction, weight_shift)
@@ -113,10 +104,7 @@ def mixed_gemm(x, w, n4, *, group_size=64, x_signed=True, extraction="effective"
     acc = finish(acc[:, 0, :] if dynamic else acc[0], as_numpy)
     if not return_plan:
         return acc
-    from quant.mixed_gemm import ShiftPlan
-
-    k = xt.shape[1]
-    bounds = [(a, min(a + group_size, n4, k)) for a in range(0, min(n4, k), group_size)]
+    bounds = group_bounds(n4, xt.shape[1], group_size)
     x_shift = ex.cpu().numpy() if dynamic else ex[0].cpu().numpy()
     return acc, ShiftPlan(bounds, np.asarray(x_shift), ew.cpu().numpy(), weight_shift)
 

@@ -14,7 +14,7 @@ import re
 import torch
 from torch import nn
 
-from quant.errors import DataMissingError, FlexiQError
+from numeric.errors import DataMissingError, FlexiQError
 
 from .registry import get, info
 from .vit_torchvision import from_torchvision_state_dict, to_torchvision_state_dict

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
-from quant.errors import FlexiQError
+from numeric.errors import FlexiQError
 
 from . import weights
 

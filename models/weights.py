@@ -11,7 +11,7 @@ import os
 
 import torch
 
-from quant.errors import DataMissingError
+from numeric.errors import DataMissingError
 
 from ._packages import package_dir
 from .datasets._missing import HINTS

@@ -5,7 +5,7 @@ Each message names what was wrong and where (field, instruction index, buffer, q
 
 from __future__ import annotations
 
-from quant.errors import ConfigError, FlexiQError, RatioError
+from numeric.errors import ConfigError, FlexiQError, RatioError
 
 __all__ = [
     "ConfigError",

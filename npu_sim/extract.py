@@ -4,15 +4,15 @@ Dynamic extraction (SPEC §2): as the producer's output unit writes codes, it OR
 code's magnitude bits into a per-group mask; ``v >= 0`` contributes ``v``, ``v < 0``
 contributes ``~v`` (= -v - 1). The bit length of the mask is then exactly
 ``bits(lo, hi) - 1`` for signed codes and ``bits(lo, hi)`` for unsigned ones, so the
-shift ``e = max(0, bits - 4)`` equals ``quant.extraction.shift_for_range`` of the actual
-range. The lowering itself is ``quant.extraction.lower4`` (one implementation).
+shift ``e = max(0, bits - 4)`` equals ``numeric.extraction.shift_for_range`` of the actual
+range. The lowering itself is ``numeric.extraction.lower4`` (one implementation).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from quant.extraction import lower4  # noqa: F401  (re-exported: the one lowering)
+from numeric.extraction import lower4  # noqa: F401  (re-exported: the one lowering)
 
 
 def magnitude_bits(codes) -> np.ndarray:

@@ -32,6 +32,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from numeric.ranges import group_bounds
+
 NEG = -(1 << 60)  # max-plus "minus infinity"
 
 
@@ -74,8 +76,7 @@ def plan_folds(channels: int, n4: int, *, group_size: int, rows: int, kpos: int 
             bits.append(b)
             group.append(g)
 
-    for g, a in enumerate(range(0, n4, group_size)):
-        z = min(a + group_size, n4)
+    for g, (a, z) in enumerate(group_bounds(n4, n4, group_size)):
         cut((pos + np.arange(a, z)[None, :]).ravel(), 2 * rows, 4, g)
     if n4 < channels:
         cut((pos + np.arange(n4, channels)[None, :]).ravel(), rows, 8, -1)
@@ -111,8 +112,8 @@ def fold_counts(channels: int, n4: int, *, group_size: int, rows: int,
                 kpos: int = 1) -> FoldCounts:
     """``plan_counts(plan_folds(...))`` without building the plan (timing-only runs)."""
     nf = nf4 = used = used4 = 0
-    for a in range(0, n4, group_size):
-        k = (min(a + group_size, n4) - a) * kpos
+    for a, z in group_bounds(n4, n4, group_size):
+        k = (z - a) * kpos
         full, rest = divmod(k, 2 * rows)
         nf4 += full + (1 if rest else 0)
         used += full * rows + -(-rest // 2)
@@ -128,8 +129,8 @@ def fold_counts(channels: int, n4: int, *, group_size: int, rows: int,
 def count_folds(channels: int, n4: int, *, group_size: int, rows: int, kpos: int = 1) -> int:
     """Number of K folds of ``plan_folds`` without building it."""
     n = 0
-    for a in range(0, n4, group_size):
-        n += -(-(min(a + group_size, n4) - a) * kpos // (2 * rows))
+    for a, z in group_bounds(n4, n4, group_size):
+        n += -(-(z - a) * kpos // (2 * rows))
     if n4 < channels:
         n += -(-(channels - n4) * kpos // rows)
     return n

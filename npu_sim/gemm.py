@@ -17,16 +17,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from quant.extraction import EXTRACTIONS, group_bounds, lower4
-from quant.mixed_conv import conv_shifts
-from quant.mixed_gemm import WEIGHT_SHIFTS, plan_shifts
-from quant.rounding import code_range
+from numeric.checks import check_codes, check_mixed_args, check_order, check_range_table, int_pair
+from numeric.extraction import lower4
+from numeric.ranges import group_bounds
 
 from .config import NPUConfig
 from .errors import ConfigError, SimError
 from .extract import or_reduce_groups, shifts_from_masks
 from .folds import FoldCounts, FoldPlan, fold_cycles, plan_counts, plan_folds
 from .pe_array import run_array
+from .static_shifts import activation_shifts, weight_shifts
 
 MODES = ("fast", "exact")
 
@@ -47,26 +47,8 @@ def _check_args(mode, timing, extraction, weight_shift, group_size, n4, c):
         raise ConfigError(f"mode must be one of {MODES}, got {mode!r}")
     if timing not in ("default", "scalesim"):
         raise ConfigError(f"timing must be 'default' or 'scalesim', got {timing!r}")
-    if extraction not in EXTRACTIONS:
-        raise ConfigError(f"extraction must be one of {EXTRACTIONS}, got {extraction!r}")
-    if weight_shift not in WEIGHT_SHIFTS:
-        raise ConfigError(f"weight_shift must be one of {WEIGHT_SHIFTS}, got {weight_shift!r}")
-    if isinstance(group_size, bool) or not isinstance(group_size, (int, np.integer)) \
-            or group_size <= 0:
-        raise ConfigError(f"group_size must be a positive integer, got {group_size!r}")
-    if not 0 <= n4 <= c:
-        raise SimError(f"n4={n4} must lie in [0, {c}] (the number of feature channels)")
-    if n4 % group_size and n4 != c:
-        raise SimError(f"n4={n4} must be a multiple of group_size={group_size} (or equal {c})")
-
-
-def _check_codes(x, w, x_signed, where):
-    lo, hi = code_range(x_signed)
-    if x.size and (x.min() < lo or x.max() > hi):
-        kind = "signed" if x_signed else "unsigned"
-        raise SimError(f"{where}: activation codes outside the {kind} 8-bit range [{lo}, {hi}]")
-    if w.size and (w.min() < -128 or w.max() > 127):
-        raise SimError(f"{where}: weight codes outside the 8-bit range [-128, 127]")
+    check_mixed_args(n4, c, group_size, extraction, weight_shift, error=ConfigError,
+                     n4_error=SimError)
 
 
 @dataclass
@@ -211,23 +193,20 @@ def run_gemm(x, w, n4, *, config: NPUConfig | None = None, mode="fast", timing="
     _check_args(mode, timing, extraction, weight_shift, g_size, n4, k)
     x = x.astype(np.int64)
     w = w.astype(np.int64)
-    _check_codes(x, w, x_signed, "run_gemm")
-    if x_range is not None:
-        x_range = np.asarray(x_range, dtype=np.int64)
-        if x_range.shape != (2, k):
-            raise SimError(f"run_gemm: x_range must be [2, K={k}], got {x_range.shape}")
+    check_codes(x, w, x_signed, error=SimError, where="run_gemm")
+    x_range = check_range_table(x_range, k, error=SimError, where="run_gemm")
     m, n = x.shape[0], w.shape[0]
     bounds = group_bounds(n4, k, g_size)
-    # shift tables: static activation and all weight shifts as the compiler computes them
-    plan_s = plan_shifts(x[None], w, n4, group_size=g_size, x_signed=x_signed,
-                         extraction=extraction, x_range=x_range, dynamic=False,
-                         weight_shift=weight_shift)
+    # shift tables: the weight shifts, and the static activation shifts from the
+    # calibrated range (or the codes' own range), as the compiler writes them
+    ew = weight_shifts(w, bounds, weight_shift, extraction)
     if dynamic:
         ex_rows = shifts_from_masks(or_reduce_groups(x[:, None, :], bounds, axis_rows=0),
                                     x_signed, extraction)
     else:
-        ex_rows = np.broadcast_to(plan_s.x_shift[None, :], (m, len(bounds)))
-    ew = plan_s.w_shift
+        xs = activation_shifts(x if x_range is None else x_range, bounds, x_signed,
+                               extraction, "run_gemm")
+        ex_rows = np.broadcast_to(xs[None, :], (m, len(bounds)))
     xl, wl = _lower_channels(x, w, bounds, ex_rows, ew, weight_shift, x_signed, mode)
     if mode == "fast":
         ops = _Operands(x_eff=xl.astype(np.float32), w_eff=wl.astype(np.float32))
@@ -242,14 +221,6 @@ def run_gemm(x, w, n4, *, config: NPUConfig | None = None, mode="fast", timing="
 
 
 # ------------------------------------------------------------------------------ conv
-def _pair(v, name):
-    if isinstance(v, (int, np.integer)):
-        return int(v), int(v)
-    if len(v) == 2:
-        return int(v[0]), int(v[1])
-    raise SimError(f"run_conv2d: {name} must be an int or a pair, got {v!r}")
-
-
 def im2col_nhwc(x, kh, kw, stride, padding, dilation):
     """[B, H, W, C] -> ([B*OH*OW, kh*kw*C] with k = (kh, kw, c), OH, OW)."""
     sh, sw = stride
@@ -315,34 +286,27 @@ def run_conv2d(x, w, n4, *, order=None, config: NPUConfig | None = None, mode="f
     _check_args(mode, timing, extraction, weight_shift, g_size, n4, c)
     x = x.astype(np.int64)
     w = w.astype(np.int64)
-    _check_codes(x, w, x_signed, "run_conv2d")
-    stride, padding, dilation = (_pair(stride, "stride"), _pair(padding, "padding"),
-                                 _pair(dilation, "dilation"))
+    check_codes(x, w, x_signed, error=SimError, where="run_conv2d")
+    stride, padding, dilation = (int_pair(v, f"run_conv2d: {name}", error=SimError)
+                                 for v, name in ((stride, "stride"), (padding, "padding"),
+                                                 (dilation, "dilation")))
     order = np.arange(c) if order is None else np.asarray(order, dtype=np.int64)
-    if sorted(order.tolist()) != list(range(c)):
-        raise SimError(f"run_conv2d: order must be a permutation of the {c} input channels")
-    if x_range is not None:
-        x_range = np.asarray(x_range, dtype=np.int64)
-        if x_range.shape != (2, c):
-            raise SimError(f"run_conv2d: x_range must be [2, C={c}], got {x_range.shape}")
+    check_order(order, c, error=SimError, where="run_conv2d")
+    x_range = check_range_table(x_range, c, error=SimError, where="run_conv2d", dim="C")
     b = x.shape[0]
     o, _, kh, kw = w.shape
     bounds = group_bounds(n4, c, g_size)
-    groups = [order[a:z] for a, z in bounds]
-    # compiler-side tables (static activation shifts, weight shifts) in original numbering
-    xs_static, ws = conv_shifts(x, w, groups, x_signed=x_signed, extraction=extraction,
-                                x_range=x_range, dynamic=False, weight_shift=weight_shift)
     xh = np.ascontiguousarray(x[:, order].transpose(0, 2, 3, 1))   # [B, H, W, C] priority
     wh = np.ascontiguousarray(w[:, order].transpose(0, 2, 3, 1))   # [O, kh, kw, C]
+    # compiler-side tables: [O, groups] (or [O, kh, kw, n4] per weight), static shifts
+    ew = weight_shifts(wh, bounds, weight_shift, extraction)
     if dynamic:  # the producer's OR-reduce, per image
         ex_s = shifts_from_masks(or_reduce_groups(xh, bounds, axis_rows=0), x_signed,
                                  extraction)
     else:
+        xs_static = activation_shifts(xh if x_range is None else x_range[:, order], bounds,
+                                      x_signed, extraction, "run_conv2d")
         ex_s = np.broadcast_to(xs_static[None, :], (b, len(bounds)))
-    if weight_shift == "weight":
-        ew = ws[:, order].transpose(0, 2, 3, 1)[..., :n4]            # [O, kh, kw, n4]
-    else:
-        ew = ws
     acc, cycles, stats, oh, ow = conv_core(xh, wh, n4, bounds, ex_s, ew, cfg=cfg, mode=mode,
                                            timing=timing, weight_shift=weight_shift,
                                            x_signed=x_signed, extraction=extraction,

@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from quant.errors import InputError
-from quant.extraction import group_bounds
-from quant.int_ops import check_int32
+from numeric.errors import InputError
+from numeric.int_ops import check_int32
+from numeric.ranges import group_bounds
 
 from . import isa, vector_unit
 from .config import NPUConfig

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from numeric.ratio import ratio_key
+
 from . import isa
 from .errors import ProgramError, ProgramFileError, ProgramRatioError
 
@@ -43,10 +45,6 @@ class Region:
     name: str
     addr: int
     array: np.ndarray
-
-
-def ratio_key(r) -> str:
-    return f"{float(r):g}"
 
 
 class Program:

@@ -1,7 +1,7 @@
 """The output/vector unit: epilogues and element-wise ops on requantized codes.
 
-Integer ops call ``quant.int_ops`` / ``quant.rounding`` and the float ops call
-``quant.float_ops`` (the one implementation), so results are the quant reference's
+Integer ops call ``numeric.int_ops`` / ``numeric.rounding`` and the float ops call
+``numeric.float_ops`` (the one implementation), so results are the quant reference's
 integers. Cost: ``vector_startup + ceil(elements / lanes) * cost[op]`` cycles
 (pooling counts window elements). Ops writing codes can OR-reduce the magnitudes of what
 they write into per-group masks (dynamic extraction of the consumer's 4-bit groups).
@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from quant import float_ops, int_ops
-from quant.rounding import requantize
+from numeric import float_ops, int_ops
+from numeric.rounding import requantize
 
 from . import isa
 from .errors import ISAError, SimError

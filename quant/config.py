@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
 
+from numeric.extraction import EXTRACTIONS, WEIGHT_SHIFTS
+
 from .errors import ConfigError
 
 
@@ -39,9 +41,9 @@ class QuantConfig:
     def validate(self) -> None:
         if not isinstance(self.group_size, int) or self.group_size <= 0 or self.group_size % 8:
             raise ConfigError(f"QuantConfig.group_size must be a positive multiple of 8, got {self.group_size!r}")
-        if self.extraction not in ("effective", "naive"):
+        if self.extraction not in EXTRACTIONS:
             raise ConfigError(f"QuantConfig.extraction must be 'effective' or 'naive', got {self.extraction!r}")
-        if self.weight_shift not in ("group", "weight"):
+        if self.weight_shift not in WEIGHT_SHIFTS:
             raise ConfigError(f"QuantConfig.weight_shift must be 'group' or 'weight', got {self.weight_shift!r}")
         if self.observer not in ("minmax", "percentile"):
             raise ConfigError(f"QuantConfig.observer must be 'minmax' or 'percentile', got {self.observer!r}")

@@ -36,6 +36,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from numeric.ranges import group_bounds
+
 from . import float_ops, int_ops
 from .graph_walk import GraphWalk, map_values
 from .rounding import code_range
@@ -182,7 +184,7 @@ class FakeQuantModel(nn.Module):
             return self._cache[key]
         cfg = self.config
         G = L.group_size
-        groups = [torch.as_tensor(order[a:min(a + G, n4)].astype(np.int64)) for a in range(0, n4, G)]
+        groups = [torch.as_tensor(order[a:z].astype(np.int64)) for a, z in group_bounds(n4, n4, G)]
         mask = torch.zeros(L.in_channels, dtype=torch.bool)
         mask[torch.as_tensor(order[:n4].astype(np.int64))] = True
         xr = self._consts[name]["x_range"]

@@ -14,8 +14,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .extraction import lower4, shift_for_range, weight_elem_shifts
-from .mixed_gemm import check_args
+from numeric.checks import check_mixed_args as check_args
+from numeric.checks import check_order
+from numeric.extraction import lower4, shift_for_range, weight_elem_shifts
+from numeric.ranges import group_bounds
 
 F32_EXACT = 2**24  # every integer of magnitude below this is a float32
 
@@ -41,7 +43,7 @@ def _conv(x, w, stride, padding, dilation):
 def conv_groups(order, n4, group_size):
     """Channel index arrays of the 4-bit groups: consecutive slices of ``order[:n4]``."""
     order = np.asarray(order, dtype=np.int64)
-    return [order[a:min(a + group_size, n4)] for a in range(0, n4, group_size)]
+    return [order[a:z] for a, z in group_bounds(n4, n4, group_size)]
 
 
 def conv_shifts(x, w, groups, *, x_signed, extraction, x_range, dynamic, weight_shift):
@@ -88,8 +90,7 @@ def mixed_conv2d(x, w, n4, *, order=None, group_size=64, x_signed=True,
     c = x.shape[1]
     check_args(n4, c, group_size, extraction, weight_shift)
     order = np.arange(c) if order is None else np.asarray(order, dtype=np.int64)
-    if sorted(order.tolist()) != list(range(c)):
-        raise ValueError(f"order must be a permutation of the {c} input channels")
+    check_order(order, c)
     groups = conv_groups(order, n4, group_size)
     xs, ws = conv_shifts(x, w, groups, x_signed=x_signed, extraction=extraction,
                          x_range=None if x_range is None else np.asarray(x_range),

@@ -15,59 +15,19 @@ before any shift.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
-from .extraction import (
-    EXTRACTIONS,
-    group_bounds,
+from numeric.checks import check_codes, check_range_table
+from numeric.checks import check_mixed_args as check_args
+from numeric.extraction import (  # noqa: F401  (ShiftPlan, WEIGHT_SHIFTS re-exported)
+    WEIGHT_SHIFTS,
+    ShiftPlan,
     lower4,
     shift_for_range,
     weight_elem_shifts,
     weight_group_shifts,
 )
-from .rounding import code_range
-
-WEIGHT_SHIFTS = ("group", "weight")
-
-
-@dataclass
-class ShiftPlan:
-    """Shifts used by one mixed GEMM: what the NPU's shift tables hold.
-
-    ``x_shift``: [n_groups] (static) or [B, n_groups] (dynamic, one row per sample);
-    ``w_shift``: [N, n_groups] (``"group"``) or [N, n4] (``"weight"``, per weight).
-    ``bounds``: (start, stop) channel span of each 4-bit group.
-    """
-
-    bounds: list
-    x_shift: np.ndarray
-    w_shift: np.ndarray
-    weight_shift: str = "group"
-
-
-def check_args(n4, k, group_size, extraction, weight_shift):
-    """Validate the keyword arguments every mixed GEMM/conv entry point shares."""
-    if group_size <= 0:
-        raise ValueError(f"group_size must be positive, got {group_size}")
-    if extraction not in EXTRACTIONS:
-        raise ValueError(f"extraction must be one of {EXTRACTIONS}, got {extraction!r}")
-    if weight_shift not in WEIGHT_SHIFTS:
-        raise ValueError(f"weight_shift must be one of {WEIGHT_SHIFTS}, got {weight_shift!r}")
-    if not 0 <= n4 <= k:
-        raise ValueError(f"n4={n4} must lie in [0, K={k}]")
-    if n4 % group_size and n4 != k:
-        raise ValueError(f"n4={n4} must be a multiple of group_size={group_size} (or equal K={k})")
-
-
-def _check_codes(x, w, x_signed):
-    lo, hi = code_range(x_signed)
-    if x.size and (x.min() < lo or x.max() > hi):
-        kind = "signed" if x_signed else "unsigned"
-        raise ValueError(f"activation codes outside the {kind} 8-bit range [{lo}, {hi}]")
-    if w.size and (w.min() < -128 or w.max() > 127):
-        raise ValueError("weight codes outside the 8-bit range [-128, 127]")
+from numeric.ranges import group_bounds
 
 
 def activation_shifts(x_groups, x_range, bounds, x_signed, extraction, dynamic):
@@ -159,11 +119,8 @@ def mixed_gemm(x, w, n4, *, group_size=64, x_signed=True, extraction="effective"
     check_args(n4, x.shape[1], group_size, extraction, weight_shift)
     x = x.astype(np.int64)
     w = w.astype(np.int64)
-    _check_codes(x, w, x_signed)
-    if x_range is not None:
-        x_range = np.asarray(x_range, dtype=np.int64)
-        if x_range.shape != (2, x.shape[1]):
-            raise ValueError(f"x_range must be [2, K={x.shape[1]}], got {x_range.shape}")
+    check_codes(x, w, x_signed)
+    x_range = check_range_table(x_range, x.shape[1])
     # dynamic: one "sample" per row; static: one sample holding all rows
     x3 = x[:, None, :] if dynamic else x[None, :, :]
     plan = plan_shifts(x3, w, n4, group_size=group_size, x_signed=x_signed,
@@ -182,11 +139,8 @@ def mixed_linear(x3, w, n4, *, group_size=64, x_signed=True, extraction="effecti
     if x3.ndim != 3 or w.ndim != 2 or x3.shape[2] != w.shape[1]:
         raise ValueError(f"mixed_linear: need x [B, R, K] and w [N, K]; got {x3.shape} and {w.shape}")
     check_args(n4, w.shape[1], group_size, extraction, weight_shift)
-    _check_codes(x3, w, x_signed)
-    if x_range is not None:
-        x_range = np.asarray(x_range, dtype=np.int64)
-        if x_range.shape != (2, w.shape[1]):
-            raise ValueError(f"x_range must be [2, K={w.shape[1]}], got {x_range.shape}")
+    check_codes(x3, w, x_signed)
+    x_range = check_range_table(x_range, w.shape[1])
     plan = plan_shifts(x3, w, n4, group_size=group_size, x_signed=x_signed,
                        extraction=extraction, x_range=x_range, dynamic=dynamic,
                        weight_shift=weight_shift)

@@ -27,11 +27,9 @@ A functional ``F.avg_pool2d(x, k)`` is read as ``output_size=k``, as it has alwa
 
 from __future__ import annotations
 
+from numeric.checks import pair as _pair
+
 _MAXPOOL_ARGS = ("kernel_size", "stride", "padding", "dilation", "ceil_mode", "return_indices")
-
-
-def _pair(v):
-    return tuple(v) if isinstance(v, (tuple, list)) else (v, v)
 
 
 def _call_args(node, names) -> dict:

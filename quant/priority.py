@@ -8,11 +8,10 @@ taken as a max over output channels would rank nothing). Lowest error first.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
-from .extraction import shift_for_range
+from numeric.extraction import shift_for_range
+from numeric.ratio import max4_for_ratio  # noqa: F401  (the one ratio rule, re-exported)
 
 
 def _noise(e):
@@ -40,13 +39,6 @@ def lowering_error(w_codes, x_lo, x_hi, x_mean_sq, x_signed, extraction="effecti
 def priority_order(error) -> np.ndarray:
     """Channel order, lowest estimated error first (stable on ties)."""
     return np.argsort(np.asarray(error, dtype=np.float64), kind="stable").astype(np.int64)
-
-
-def max4_for_ratio(channels: int, group_size: int, ratio: float) -> int:
-    """4-bit channel count at ``ratio``: whole groups, monotone in ratio, all at 1.0."""
-    n_groups = math.ceil(channels / group_size)
-    k = math.floor(ratio * n_groups + 1e-9)
-    return min(channels, k * group_size)
 
 
 def nested_sets(order, counts):

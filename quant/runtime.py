@@ -19,13 +19,14 @@ import torch.fx as fx
 import torch.nn as nn
 import torch.nn.functional as F
 
+from numeric.ratio import check_ratio, max4_for_ratio
+
 from . import float_ops, int_ops
 from .config import QuantConfig
 from .errors import ConfigError, RatioError, RatioWarning, SelectionFileError
 from .graph_walk import GraphWalk, map_values
 from .mixed_conv import exact_conv2d, mixed_conv2d
 from .mixed_gemm import exact_matmul, mixed_linear
-from .priority import max4_for_ratio
 from .rounding import quantize_float, requantize
 
 
@@ -189,9 +190,7 @@ class QuantizedModel:
         """{layer: n4} at ratio ``r``: the attached selection's level (``RatioError`` for a
         ratio off its ladder), else the uniform per-layer rule (a ``RatioWarning`` when that
         gives no layer a 4-bit group at 0 < r < 1)."""
-        r = float(r)
-        if not 0.0 <= r <= 1.0:
-            raise RatioError(f"ratio must lie in [0, 1], got {r}")
+        r = check_ratio(r)
         if self.selection is not None:
             table = self.selection.max4_for_ratio(r)
             if table is None:
@@ -221,8 +220,7 @@ class QuantizedModel:
             if name not in self.layers:
                 raise ConfigError(f"selection names layer '{name}', which this model lacks")
             L = self.layers[name]
-            sizes = getattr(selection, "group_sizes", None)  # selection-like objects may lack it
-            g = sizes.get(name) if isinstance(sizes, dict) else None
+            g = selection.group_sizes.get(name)  # numeric.ratio.Max4Source
             if g is not None and int(g) != L.group_size:
                 raise SelectionFileError(f"selection was made with group size {g} for layer "
                                          f"'{name}', this model uses {L.group_size}")

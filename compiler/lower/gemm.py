@@ -14,6 +14,7 @@ import math
 import numpy as np
 
 from npu_sim import isa
+from numeric.checks import pair
 
 from ..errors import CompileError, TilingError
 from ..tables import (
@@ -26,7 +27,7 @@ from ..tables import (
 
 
 def _pair(v, what, name):
-    a, b = (tuple(v) if isinstance(v, (tuple, list)) else (v, v))
+    a, b = pair(v)
     if a != b:
         raise CompileError(f"layer '{name}': non-square {what} {v} is not supported by the NPU")
     return int(a)

@@ -80,12 +80,6 @@ def _setup(args):
         torch.set_num_threads(int(args.threads))
 
 
-def _model(name, random_weights=False):
-    import models
-
-    return models.get(name, pretrained=not random_weights)
-
-
 def run_select(args) -> int:
     import quant
     from experiments.commands.compile import parse_ratios
@@ -121,10 +115,11 @@ def run_finetune(args) -> int:
 
     import quant
     from experiments.data import calibration_batches, dataset_of, evaluation_set
+    from experiments.model_ref import load_registry_model
     from quant.finetune import finetune
 
     _setup(args)
-    model = _model(args.model)
+    model = load_registry_model(args.model)
     calib = calibration_batches(args.model, args.calib)
     qm = quant.quantize(model, calib, progress=not args.quiet)
     if args.selection:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from quant.errors import DataMissingError
+from numeric.errors import DataMissingError
 
 HINTS = {
     "fashion-mnist": "install it with `sudo apt-get install dataset-fashion-mnist` "

@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from numeric.ratio import same_ratio
+
 from ..errors import ConfigError, DataMissingError, SelectionFileError
 
 FORMAT = "flexiq-selection"
@@ -45,7 +47,7 @@ class Selection:
     # ---- the interface QuantizedModel.attach_selection uses ------------------------------
     def level(self, ratio: float) -> dict | None:
         for lv in self.levels:
-            if abs(float(lv["ratio"]) - float(ratio)) < 1e-9:
+            if same_ratio(lv["ratio"], ratio):
                 return lv
         return None
 
