@@ -8,8 +8,9 @@ import torch.nn as nn
 import compiler
 import quant
 from compiler.ir import build_ir
+from compiler.passes.channel_order import assign_channel_orders
 from compiler.passes.fmap import assign_fmaps
-from compiler.passes.layout import assign_layouts, reorder_stats
+from compiler.reorder import reorder_stats
 
 
 def test_ir_shapes_and_kinds(make_qmodel):
@@ -33,7 +34,7 @@ def test_fmaps(make_qmodel):
 def test_gemm_inputs_arrive_in_priority_order(make_qmodel):
     for kind in ("conv", "vit"):
         qm, x = make_qmodel(kind)
-        g = assign_layouts(assign_fmaps(build_ir(qm, x[:2])))
+        g = assign_channel_orders(assign_fmaps(build_ir(qm, x[:2])))
         for n, d in g.nodes(data=True):
             L = d.get("layer")
             if L is None or not L.eligible or L.groups != 1:
@@ -48,7 +49,7 @@ def test_gemm_inputs_arrive_in_priority_order(make_qmodel):
 
 def test_vit_gets_reorders_after_layernorm(make_qmodel):
     qm, x = make_qmodel("vit")
-    g = assign_layouts(assign_fmaps(build_ir(qm, x[:2])))
+    g = assign_channel_orders(assign_fmaps(build_ir(qm, x[:2])))
     st = reorder_stats(g)
     assert st["reorders"] >= 2
     kinds = {g.nodes[next(iter(g.predecessors(n)))]["kind"] for n, d in g.nodes(data=True)
@@ -79,7 +80,7 @@ def test_shared_tensor_with_two_orders_gets_one_reorder():
     x = torch.randn(32, 8) * torch.linspace(0.1, 3, 8)
     qm = quant.quantize(m, [x], progress=False)
     assert not np.array_equal(qm.layers["b"].order, qm.layers["c"].order)
-    g = assign_layouts(assign_fmaps(build_ir(qm, x[:2])))
+    g = assign_channel_orders(assign_fmaps(build_ir(qm, x[:2])))
     assert reorder_stats(g)["reorders"] == 1
     prog = compiler.compile(qm, x[:2])
     import npu_sim
