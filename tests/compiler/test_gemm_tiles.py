@@ -4,10 +4,13 @@ loop that dense, depthwise and matmul lowerings share."""
 from types import SimpleNamespace
 
 import pytest
+import torch
+import torch.nn as nn
 from hypothesis import given
 from hypothesis import strategies as st
 
 import compiler
+import quant
 from compiler.lower.gemm_tiles import Slots, choose_tiles, emit_gemm_tiles, spans
 from compiler.memory import SramPlan
 from compiler.schedule import OpEmitter
@@ -77,3 +80,12 @@ def test_choose_tiles_names_the_buffer_that_is_too_small(what, args, match):
     kw.update(args)
     with pytest.raises(compiler.TilingError, match=match):
         choose_tiles(_ctx(), "L", **kw)
+
+
+def test_untileable_layer_names_layer_and_buffer():
+    torch.manual_seed(0)
+    m = nn.Sequential(nn.Conv2d(3, 64, 3, padding=1), nn.ReLU(), nn.Conv2d(64, 64, 3, padding=1)).eval()
+    x = torch.randn(2, 3, 16, 16)
+    qm = quant.quantize(m, [x], progress=False)
+    with pytest.raises(compiler.TilingError, match=r"layer '.*'.*'(inp|wgt|acc)'"):
+        compiler.compile(qm, x[:1], config=NPUConfig(inp_kib=1, wgt_kib=1, acc_kib=1))
