@@ -1,26 +1,72 @@
 """State shared by the lowering functions: the program being built, the SRAM plan,
-tensor placement, and the dynamic-extraction mask areas."""
+tensor placement, what each lowered node stands for, and the dynamic-extraction mask
+areas."""
 
 from __future__ import annotations
 
 import numpy as np
 
+from .. import reorder
+from ..errors import CompileError
 from ..memory import SramPlan, Tensor, phys_shape
-from ..pipeline import OpEmitter
+from ..schedule import OpEmitter
+from .views import IndexMap
 
 
 class LoweringContext:
-    def __init__(self, program, cfg, qcfg, g, mask_entries):
+    def __init__(self, program, cfg, qmodel, g, mask_entries):
         self.program = program
         self.cfg = cfg
-        self.qcfg = qcfg
+        self.qm = qmodel
+        self.qcfg = qmodel.config
         self.g = g
+        self.batch = int(g.graph["batch"])
+        #: node name -> what it stands for: a Tensor, a layout view (IndexMap), a constant
+        #: array or a Python value
+        self.env: dict = {}
+        self.pads: dict = {}  # pad node -> (left, right, top, bottom), folded into its convs
+        self.out_tensor: Tensor | None = None
         self.em = OpEmitter(program)
         self.sram = SramPlan(cfg, mask_entries)
         self.mask_next = self.sram.mask_base
         self.masks: dict = {}  # (tensor name, image) -> param address
         self.mask_group: dict = {}  # tensor name -> group size of its dynamic consumers
         self.consts: dict = {}
+
+    # ---- graph nodes ------------------------------------------------------------------
+    def src(self, name, arg) -> str:
+        """The node that ``name`` reads for its input ``arg`` (a REORDER in between, if the
+        channel-order pass put one there)."""
+        return self.g.nodes[name].get("input_map", {}).get(arg, arg)
+
+    def first_input(self, name) -> str:
+        """The first input of ``name`` that carries activations."""
+        fx = self.g.nodes[name]["fx"]
+        for a in fx.all_input_nodes:
+            if self.g.nodes[a.name]["kind"] not in ("const", "shape"):
+                return a.name
+        raise CompileError(f"node '{name}' has no activation input")
+
+    def read(self, name, arg, any_order=False) -> Tensor:
+        """The materialized tensor that node ``name`` reads as its input ``arg``; a layout
+        view is materialized on first read (compiler/reorder.py decides how).
+        ``any_order``: the reader takes any channel order."""
+        src = self.src(name, arg)
+        v = self.env[src]
+        if isinstance(v, IndexMap):
+            v = reorder.materialize_view(self, src, v, any_order)
+            self.env[src] = v
+        if not isinstance(v, Tensor):
+            raise CompileError(f"node '{name}' ({self.g.nodes[name]['source']}) reads '{arg}', "
+                               "which is not an activation tensor")
+        return v
+
+    def new(self, name, **kw) -> Tensor:
+        """A new DRAM tensor for node ``name``'s output (its shape, quantization and the
+        channel order the channel-order pass chose, unless ``perm`` is given)."""
+        d = self.g.nodes[name]
+        perm = kw.pop("perm", d.get("out_perm", d.get("perm")))
+        return self.new_tensor(name, d["shape"], d["signed"], d["scale"], perm, **kw)
 
     # ---- DRAM -------------------------------------------------------------------------
     def new_tensor(self, name, shape, signed, scale, perm=None, init=None, fmap=None) -> Tensor:

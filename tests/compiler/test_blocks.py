@@ -16,8 +16,8 @@ import compiler
 import npu_sim
 import quant
 from compiler.ir import build_ir
+from compiler.passes.channel_order import assign_channel_orders
 from compiler.passes.fmap import assign_fmaps
-from compiler.passes.layout import assign_layouts
 from quant.select import select
 
 RATIOS = (0.0, 0.5, 1.0)
@@ -117,7 +117,7 @@ def test_block_gemms_read_their_priority_order(block):
     """Every eligible dense GEMM reads its input in its own priority order (the layout pass
     either gives the class that order or puts a REORDER in front of the GEMM)."""
     qm, x = _quantized(block, 48, True)
-    g = assign_layouts(assign_fmaps(build_ir(qm, x)))
+    g = assign_channel_orders(assign_fmaps(build_ir(qm, x)))
     checked = 0
     for n, d in g.nodes(data=True):
         L = d.get("layer")

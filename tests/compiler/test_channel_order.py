@@ -1,39 +1,22 @@
-"""IR capture, feature-map and layout passes."""
+"""compiler/passes/channel_order.py: channel orders per layout class and where REORDERs go."""
 
 import numpy as np
-import pytest
 import torch
 import torch.nn as nn
 
 import compiler
+import npu_sim
 import quant
 from compiler.ir import build_ir
+from compiler.passes.channel_order import assign_channel_orders
 from compiler.passes.fmap import assign_fmaps
-from compiler.passes.layout import assign_layouts, reorder_stats
-
-
-def test_ir_shapes_and_kinds(make_qmodel):
-    qm, x = make_qmodel("conv")
-    g = build_ir(qm, x[:2])
-    assert g.nodes["c3"]["kind"] == "conv" and g.nodes["c3"]["shape"] == (2, 64, 6, 6)
-    assert g.nodes["head"]["shape"] == (2, 10)
-    assert g.has_edge("c4", "add")
-
-
-def test_fmaps(make_qmodel):
-    qm, x = make_qmodel("vit")
-    g = assign_fmaps(build_ir(qm, x[:2]))
-    # attention scores are 4-d but not feature maps: softmax reduces over the last axis
-    assert g.nodes["matmul"]["shape"][-1] == 17 and not g.nodes["matmul"]["fmap"]
-    qm, x = make_qmodel("conv")
-    g = assign_fmaps(build_ir(qm, x[:2]))
-    assert g.nodes["c3"]["fmap"] and g.nodes["add"]["fmap"]
+from compiler.reorder import reorder_stats
 
 
 def test_gemm_inputs_arrive_in_priority_order(make_qmodel):
     for kind in ("conv", "vit"):
         qm, x = make_qmodel(kind)
-        g = assign_layouts(assign_fmaps(build_ir(qm, x[:2])))
+        g = assign_channel_orders(assign_fmaps(build_ir(qm, x[:2])))
         for n, d in g.nodes(data=True):
             L = d.get("layer")
             if L is None or not L.eligible or L.groups != 1:
@@ -48,7 +31,7 @@ def test_gemm_inputs_arrive_in_priority_order(make_qmodel):
 
 def test_vit_gets_reorders_after_layernorm(make_qmodel):
     qm, x = make_qmodel("vit")
-    g = assign_layouts(assign_fmaps(build_ir(qm, x[:2])))
+    g = assign_channel_orders(assign_fmaps(build_ir(qm, x[:2])))
     st = reorder_stats(g)
     assert st["reorders"] >= 2
     kinds = {g.nodes[next(iter(g.predecessors(n)))]["kind"] for n, d in g.nodes(data=True)
@@ -79,32 +62,10 @@ def test_shared_tensor_with_two_orders_gets_one_reorder():
     x = torch.randn(32, 8) * torch.linspace(0.1, 3, 8)
     qm = quant.quantize(m, [x], progress=False)
     assert not np.array_equal(qm.layers["b"].order, qm.layers["c"].order)
-    g = assign_layouts(assign_fmaps(build_ir(qm, x[:2])))
+    g = assign_channel_orders(assign_fmaps(build_ir(qm, x[:2])))
     assert reorder_stats(g)["reorders"] == 1
     prog = compiler.compile(qm, x[:2])
-    import npu_sim
-
     for r in (0.0, 1.0):
         qm.set_ratio(r)
         res = npu_sim.simulate(prog, compiler.encode_input(prog, x[:2]), ratio=r)
         np.testing.assert_array_equal(res.output, qm.run(x[:2]).codes.numpy())
-
-
-def test_unsupported_op_names_node_and_source():
-    class Weird(nn.Module):
-        def forward(self, x):
-            return torch.sigmoid(x) * 2
-
-    with pytest.raises(quant.UnsupportedOpError, match=r"sigmoid.*node 'sigmoid'.*test_passes.py"):
-        quant.quantize(nn.Sequential(nn.Linear(3, 3), Weird()), [torch.randn(2, 3)], progress=False)
-
-
-def test_untileable_layer_names_layer_and_buffer():
-    from npu_sim import NPUConfig
-
-    torch.manual_seed(0)
-    m = nn.Sequential(nn.Conv2d(3, 64, 3, padding=1), nn.ReLU(), nn.Conv2d(64, 64, 3, padding=1)).eval()
-    x = torch.randn(2, 3, 16, 16)
-    qm = quant.quantize(m, [x], progress=False)
-    with pytest.raises(compiler.TilingError, match=r"layer '.*'.*'(inp|wgt|acc)'"):
-        compiler.compile(qm, x[:1], config=NPUConfig(inp_kib=1, wgt_kib=1, acc_kib=1))

@@ -1,4 +1,5 @@
-"""Channel-layout assignment and REORDER insertion.
+"""Channel-order assignment: which order each tensor holds its channels in, and where a
+REORDER must go (compiler/reorder.py inserts the nodes).
 
 Every GEMM wants its input channels in memory in its priority order (4-bit channels
 first, in groups). A GEMM producer can write its output channels in any order for free
@@ -13,7 +14,7 @@ elements.
 
 Result attributes: ``perm`` on every activation node (memory channel j holds logical
 channel ``perm[j]``; None means identity), ``out_perm`` on GEMM nodes, and new nodes of
-kind ``reorder`` with ``src_perm``/``dst_perm``.
+kind ``reorder`` with ``src_perm``/``dst_perm`` (``reorder.insert_reorders``).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import networkx as nx
 import numpy as np
 
 from ..ir import tensor_inputs
+from ..reorder import insert_reorders, moved_elements
 
 # elementwise per channel: output order = input order, all inputs share it
 TRANSPARENT = {"relu", "relu6", "hardtanh", "fused", "maxpool", "add", "sub", "mul", "gelu",
@@ -56,10 +58,6 @@ def _channels(d):
     return shp[1] if d.get("fmap") else shp[-1]
 
 
-def _numel(d) -> int:
-    return int(np.prod(d["shape"])) if isinstance(d["shape"], tuple) else 0
-
-
 class _UF:
     def __init__(self):
         self.p = {}
@@ -75,7 +73,7 @@ class _UF:
         self.p[self.find(a)] = self.find(b)
 
 
-def assign_layouts(g: nx.DiGraph) -> nx.DiGraph:
+def assign_channel_orders(g: nx.DiGraph) -> nx.DiGraph:
     """Choose channel orders, fold them into GEMM producers, insert REORDER nodes."""
     acts = [n for n, d in g.nodes(data=True)
             if d["kind"] not in ("const", "shape", "output") and "const" not in d
@@ -120,9 +118,9 @@ def assign_layouts(g: nx.DiGraph) -> nx.DiGraph:
         candidates = [ident] + [w for _, _, w in needs if w is not None]
         best, best_cost = ident, None
         for cand in candidates:
-            cost = sum(_numel(g.nodes[m]) for m, _, w in needs
+            cost = sum(moved_elements(g.nodes[m]) for m, _, w in needs
                        if w is not None and not np.array_equal(w, cand))
-            cost += sum(_numel(g.nodes[m]) for m in fixed_producers if not np.array_equal(cand, ident))
+            cost += sum(moved_elements(g.nodes[m]) for m in fixed_producers if not np.array_equal(cand, ident))
             if best_cost is None or cost < best_cost:
                 best, best_cost = cand, cost
         perm = None if np.array_equal(best, ident) else np.asarray(best, dtype=np.int64)
@@ -139,26 +137,5 @@ def assign_layouts(g: nx.DiGraph) -> nx.DiGraph:
             if want is not None and not np.array_equal(want, best):
                 reorders.append((m, u, perm, None if np.array_equal(want, ident) else np.asarray(want)))
     # one REORDER per (tensor, target order), shared by the consumers that want it
-    made = {}
-    for m, u, src, dst in reorders:
-        key = (m, None if dst is None else dst.tobytes())
-        if key not in made:
-            name = f"reorder_{m}_{len(made)}"
-            d = g.nodes[m]
-            g.add_node(name, kind="reorder", fx=None, source=d["source"], shape=d["shape"],
-                       scale=d["scale"], signed=d["signed"], src_perm=src, dst_perm=dst,
-                       perm=dst, fmap=d.get("fmap", False))
-            g.add_edge(m, name, index=0)
-            made[key] = name
-        r = made[key]
-        idx = g.edges[m, u]["index"]
-        g.remove_edge(m, u)
-        g.add_edge(r, u, index=idx, via=m)
-        g.nodes[u].setdefault("input_map", {})[m] = r
+    insert_reorders(g, reorders)
     return g
-
-
-def reorder_stats(g: nx.DiGraph) -> dict:
-    """Number of REORDER nodes and the elements they move (per inference)."""
-    rs = [n for n, d in g.nodes(data=True) if d["kind"] == "reorder"]
-    return {"reorders": len(rs), "elements": sum(_numel(g.nodes[n]) for n in rs)}

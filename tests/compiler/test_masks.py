@@ -118,3 +118,57 @@ def test_pool_writer_tiles_start_groups():
     assert pools
     _check_mask_resets(prog)
     assert _mismatches(qm, x, prog, (1.0,)) == {1.0: 0}
+
+
+def test_mask_areas_fit_the_reserved_param_area_and_do_not_overlap():
+    """``mask_entries`` reserves exactly what the dynamic GEMMs read: every GEMM's mask
+    words lie in the persistent area at the top of 'param', one area per tensor and image."""
+    from compiler.lower.masks import mask_entries
+
+    qm, x = _build(80, seed=5, batch=2, group_size=32)
+    g = compiler.build_graph(qm, x)
+    prog = compiler.compile(qm, x, graph=g)
+    cfg = npu_sim.NPUConfig(**prog.config)
+    param = cfg.buffer_elems("param")
+    entries = mask_entries(g, qm.config)
+    used = {}
+    for ins in prog.instructions:
+        if isinstance(ins, isa.Gemm) and ins.dynamic:
+            used[ins.xs_addr] = -(-ins.in_c // ins.group_size)
+    assert used and sum(used.values()) == entries
+    spans = sorted((a, a + n) for a, n in used.items())
+    assert spans[0][0] == param - entries and spans[-1][1] == param
+    assert all(b0 <= a1 for (_, b0), (a1, _) in zip(spans, spans[1:]))
+
+
+class FlattenThenLinear(nn.Module):
+    """A dynamic 4-bit Linear whose input is a gather (flatten of a feature map): no vector
+    instruction writes it, so a copy pass makes its masks."""
+
+    def __init__(self):
+        super().__init__()
+        self.c1 = nn.Conv2d(3, 8, 3, padding=1)
+        self.fc = nn.Linear(8 * 4 * 4, 16)
+        self.head = nn.Linear(16, 4)
+
+    def forward(self, x):
+        z = torch.relu(self.c1(x)).permute(0, 2, 3, 1).flatten(1)
+        return self.head(torch.relu(self.fc(z)))
+
+
+def test_gathered_input_gets_a_mask_copy_pass():
+    torch.manual_seed(0)
+    x = torch.randn(8, 3, 4, 4)
+    qm = quant.quantize(FlattenThenLinear().eval(), [x],
+                        quant.QuantConfig(dynamic=True, group_size=32), progress=False)
+    prog = compiler.compile(qm, x[:2])
+    copies = [i for i in prog.instructions if isinstance(i, isa.Clamp)
+              and prog.layers[i.layer] == "fc.dynin"]
+    assert copies and all(c.or_addr >= 0 for c in copies)
+    # the head's input is written by fc's REQUANT, which ORs as it writes: no copy
+    assert "head.dynin" not in prog.layers
+    for r in (0.0, 1.0):
+        qm.set_ratio(r)
+        out = npu_sim.simulate(prog, compiler.encode_input(prog, x[:2]), ratio=r).output
+        np.testing.assert_array_equal(out.reshape(2, 4), qm.run(x[:2]).codes.numpy())
+    qm.set_ratio(0.0)

@@ -1,4 +1,6 @@
-"""Ops that only move codes (reshape, permute, transpose, slicing, expand, roll, ...).
+"""Ops that only move codes (reshape, permute, transpose, slicing, expand, roll, ...),
+and the ops that make no instructions at all (fused epilogues, multiplication by a
+constant, zero padding folded into the next conv).
 
 They are not executed one by one: each one maps an *index array* (for every element of
 its logical output, the flat physical index of that element in a materialized base
@@ -14,11 +16,13 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from torch.fx.node import map_arg
 
 from npu_sim import isa
 
-from ..errors import TilingError
+from ..errors import CompileError, TilingError
 from ..memory import Tensor, from_phys, to_phys
+from .op_args import mul_factor, pad_amounts
 
 
 @dataclass
@@ -33,7 +37,19 @@ def base_map(t: Tensor) -> IndexMap:
     return IndexMap(t, torch.from_numpy(idx))
 
 
-def apply_layout(fx_node, interp_call, args, kwargs):
+def evaluate(qm, fx_node, args, kwargs):
+    """Run the fx node's op (a function, a method or a module of ``qm``) on ``args``."""
+    op, target = fx_node.op, fx_node.target
+    if op == "call_function":
+        return target(*args, **kwargs)
+    if op == "call_method":
+        return getattr(args[0], target)(*args[1:], **kwargs)
+    if op == "call_module":
+        return qm.module(fx_node)(*args, **kwargs)
+    raise CompileError(f"cannot evaluate {op} {target}")
+
+
+def apply_layout(qm, fx_node, args, kwargs):
     """Run the layout op on index tensors: ``args`` hold IndexMaps where tensors were."""
     base = None
 
@@ -46,7 +62,7 @@ def apply_layout(fx_node, interp_call, args, kwargs):
             return type(a)(unwrap(v) for v in a)
         return a
 
-    out = interp_call(fx_node.op, fx_node.target, unwrap(args), unwrap(kwargs))
+    out = evaluate(qm, fx_node, unwrap(args), unwrap(kwargs))
 
     def wrap(o):
         if isinstance(o, torch.Tensor):
@@ -137,3 +153,53 @@ def materialize(ctx, name, m: IndexMap, shape, perm, signed, scale, fmap=False) 
         i += 1
     pipe.close()
     return y
+
+
+# ---------------------------------------------------------------- nodes
+def _view_args(ctx, name):
+    """``name``'s fx arguments with tensors as index maps (views of their memory) and
+    constant arrays as torch tensors."""
+    fx = ctx.g.nodes[name]["fx"]
+
+    def val(n):
+        v = ctx.env[ctx.src(name, n.name)]
+        if isinstance(v, Tensor):
+            return base_map(v)
+        if isinstance(v, np.ndarray):
+            return torch.from_numpy(v)
+        return v
+
+    return map_arg(fx.args, val), map_arg(fx.kwargs, val)
+
+
+def lower_layout_node(ctx, name, d):
+    """A layout op: a view of its input (or a constant the IR capture computed)."""
+    if "const" in d:
+        ctx.env[name] = d["const"]
+        return
+    args, kwargs = _view_args(ctx, name)
+    ctx.env[name] = apply_layout(ctx.qm, d["fx"], args, kwargs)
+
+
+def lower_fused_node(ctx, name, d):
+    """An activation fused into its producer's requantization: its producer's value."""
+    ctx.env[name] = ctx.env[ctx.src(name, ctx.first_input(name))]
+
+
+def lower_mul_node(ctx, name, d):
+    """Multiplication by a Python number: the same codes at a scaled scale."""
+    x = ctx.read(name, ctx.first_input(name))
+    c = mul_factor(d["fx"])
+    ctx.env[name] = Tensor(x.name, x.region, x.shape, x.signed, x.scale * float(c), x.perm,
+                           x.fmap)
+
+
+def lower_pad_node(ctx, name, d):
+    """Zero padding in front of a conv: the conv's DMA pads (no data is moved)."""
+    pads = pad_amounts(ctx.qm, d["fx"])  # (left, right, top, bottom)
+    for u in ctx.g.successors(name):
+        L = ctx.g.nodes[u].get("layer")
+        if L is None or L.kind != "conv":
+            raise CompileError(f"zero padding at '{name}' ({d['source']}) must feed convs only")
+    ctx.pads[name] = pads
+    ctx.env[name] = ctx.read(name, ctx.first_input(name))
