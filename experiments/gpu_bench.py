@@ -32,7 +32,7 @@ RATIOS = (0.0, 0.25, 0.5, 0.75, 1.0)
 def resnet20_fmnist_shapes(batch: int) -> list[dict]:
     """im2col GEMMs of ResNet-20 (width 16, 28x28 input): M = batch*H*W, K = kh*kw*Cin, N = Cout.
 
-    ``x_signed``: False after a ReLU. ``group_size``: min(64, Cin), at least 16 (SPEC §2:
+    ``x_signed``: False after a ReLU. ``group_size``: min(64, Cin), at least 16 (docs/numeric_contract.md:
     narrow layers use 16 or 32), counted in K columns: one block is one group at one kernel
     position (the kernel's timing is the same whichever shifts the blocks hold).
     """

@@ -1,4 +1,4 @@
-"""The sweep table (SPEC §6): one row per (model, method, ratio), its columns, derived
+"""The sweep table (docs/experiments.md, "`flexiq sweep`"): one row per (model, method, ratio), its columns, derived
 columns and resume.
 
 Raw columns come from one measurement each; ``speedup``, ``speedup_share`` and
@@ -14,7 +14,7 @@ import os
 
 from . import io
 
-#: Columns of sweep.csv, in order. The first eleven are the SPEC §6 contract.
+#: Columns of sweep.csv, in order. The first eleven are fixed (docs/experiments.md, "Stable interfaces").
 COLUMNS = [
     "model", "method", "ratio", "accuracy", "cycles", "latency_us", "speedup",
     "speedup_share", "reorder_share", "agree_8bit", "kl_8bit",

@@ -18,7 +18,7 @@ the Fashion-MNIST test set (10k unless ``--test-limit``). Accuracy is computed w
 fake-quant path in its precise mode (quant/fake_quant.py); column ``exact_agree`` is its
 top-1 agreement with the exact integer runtime on the first ``--exact-check`` test images.
 ``agree_8bit``/``kl_8bit``: fidelity to the 8-bit model, which separates methods better than
-accuracy on a data set this easy (SPEC §5). ``--weights NAME=PATH`` evaluates a model with
+accuracy on a data set this easy (docs/experiments.md, "`flexiq sweep`", "Why the fidelity columns"). ``--weights NAME=PATH`` evaluates a model with
 other weights (a state dict, or a training checkpoint holding one under "model").
 """
 

@@ -1,4 +1,4 @@
-"""Torch/CUDA reference path of the SPEC §2 integer contract (bit-exact with ``quant``).
+"""Torch/CUDA reference path of the integer contract (docs/numeric_contract.md) (bit-exact with ``quant``).
 
 * :func:`mixed_gemm`, :func:`mixed_linear`, :func:`mixed_conv2d`: torch ops on any device
   (``torch._int_mm`` int8 GEMMs on CUDA, exact float64 GEMMs on the CPU);

@@ -1,6 +1,6 @@
 """The mixed 4/8-bit product: 8-bit columns, then 4-bit columns batched by activation shift.
 
-For output ``n`` and a 4-bit group ``g`` SPEC §2 adds
+For output ``n`` and a 4-bit group ``g`` the numeric contract (docs/numeric_contract.md) adds
 ``(sum_{k in g} x4[m, k] * w4[n, k]) << (e_x[g] + e_w[n, g])``. Two exact rewrites make
 this a handful of int8 GEMMs:
 

@@ -1,4 +1,4 @@
-"""Integer primitives of SPEC §2 written in torch ops, so they run on any device.
+"""Integer primitives of the numeric contract (docs/numeric_contract.md) written in torch ops, so they run on any device.
 
 * :func:`rshift_rne`: ``v / 2**e`` rounded half to even (``v`` itself for ``e == 0``);
 * :func:`lower4`: ``clamp(rshift_rne(v, e), lo4, hi4)``;

@@ -1,4 +1,4 @@
-"""``gpu_ref.mixed_conv2d``: the mixed 4/8-bit dense conv of SPEC §2 in torch ops.
+"""``gpu_ref.mixed_conv2d``: the mixed 4/8-bit dense conv of docs/numeric_contract.md in torch ops.
 
 The conv is lowered to a GEMM by im2col (``F.unfold``, columns ordered ``(c, kh, kw)``,
 values exact in float64), so a 4-bit group — a set of feature channels in priority order,

@@ -1,4 +1,4 @@
-"""``gpu_ref.mixed_gemm`` / ``mixed_linear``: the SPEC §2 GEMM in torch ops, any device.
+"""``gpu_ref.mixed_gemm`` / ``mixed_linear``: the mixed GEMM of docs/numeric_contract.md in torch ops, any device.
 
 Same arguments and integer result as ``quant.mixed_gemm``; see :mod:`gpu_ref.tensor_io`
 for the return type and :mod:`gpu_ref.grouped_product` for how the product is formed.

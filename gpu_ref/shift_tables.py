@@ -1,4 +1,4 @@
-"""Shift tables of SPEC §2 computed in torch: activation shifts per group, weight shifts.
+"""Shift tables of the numeric contract (docs/numeric_contract.md) computed in torch: activation shifts per group, weight shifts.
 
 Channels are assigned to 4-bit groups by ``chan_group`` ([C] int64, ``-1`` for 8-bit
 channels). Ranges are reduced per group with ``scatter_reduce`` so nothing loops over

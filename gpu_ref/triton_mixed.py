@@ -9,7 +9,7 @@ torch ops), so the plumbing is testable on a CPU. Typical use::
     y = launch(x_int8, packed, max4, ex, x_signed=True)     # int32 [M, N]
     max4.fill_(other_n4)                                    # ratio switch: no recompile
 
-Tables cover every block of ``group_size`` columns of K, so any ``max4`` allowed by SPEC
+Tables cover every block of ``group_size`` columns of K, so any ``max4`` the contract allows
 (a multiple of the group size, or K) reuses them: the blocks below ``max4`` are exactly
 ``quant.mixed_gemm``'s 4-bit groups.
 """

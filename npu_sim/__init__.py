@@ -1,4 +1,4 @@
-"""Cycle-level simulator of the FlexiQ NPU (SPEC §3): values and cycles."""
+"""Cycle-level simulator of the FlexiQ NPU (docs/isa.md, "The machine"): values and cycles."""
 
 from . import isa, vector_unit  # noqa: F401
 from .config import NPUConfig  # noqa: F401

@@ -1,4 +1,4 @@
-"""NPU configuration (SPEC §3 defaults); every number of the machine is a field here.
+"""NPU configuration (fields and defaults: docs/file_formats.md, "NPU configuration"); every number of the machine is a field here.
 
 ``NPUConfig.from_toml(path)`` / ``from_dict(d)`` validate every field and raise
 ``ConfigError`` naming the field; ``to_dict()`` round-trips.

@@ -1,6 +1,6 @@
 """Hardware side of 4-bit extraction: OR-reduce of magnitudes, and operand lowering.
 
-Dynamic extraction (SPEC §2): as the producer's output unit writes codes, it ORs each
+Dynamic extraction (docs/numeric_contract.md, "4-bit lowering"): as the producer's output unit writes codes, it ORs each
 code's magnitude bits into a per-group mask; ``v >= 0`` contributes ``v``, ``v < 0``
 contributes ``~v`` (= -v - 1). The bit length of the mask is then exactly
 ``bits(lo, hi) - 1`` for signed codes and ``bits(lo, hi)`` for unsigned ones, so the

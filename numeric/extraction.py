@@ -1,4 +1,4 @@
-"""Effective bit extraction (SPEC §2): which 4 bits of each 8-bit code a group keeps.
+"""Effective bit extraction (docs/numeric_contract.md, "4-bit lowering"): which 4 bits of each 8-bit code a group keeps.
 
 A group of channels is lowered to 4 bits by a right shift ``e`` (round half to even)
 and a clamp to the 4-bit range. The *effective* shift is the smallest that makes the

@@ -1,4 +1,4 @@
-"""The one shared implementation of the non-linear float ops (SPEC §2).
+"""The one shared implementation of the non-linear float ops (docs/numeric_contract.md).
 
 LayerNorm, softmax and GELU dequantize their integer input, compute in float32 and
 requantize (round half to even, clamp). The quant reference, the NPU simulator's vector

@@ -1,4 +1,4 @@
-"""Integer semantics of the non-GEMM ops on requantized codes (SPEC §2).
+"""Integer semantics of the non-GEMM ops on requantized codes (docs/numeric_contract.md).
 
 One function per op; the quant runtime and the NPU's vector unit both call these.
 Codes are int64 numpy arrays; scales are floats; every rescale is dyadic.

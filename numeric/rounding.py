@@ -1,4 +1,4 @@
-"""Integer rounding primitives of the numeric contract (SPEC §2).
+"""Integer rounding primitives of the numeric contract (docs/numeric_contract.md).
 
 * ``rshift_rne``: divide by ``2**e`` rounding half to even (4-bit lowering).
 * ``quantize_multiplier`` / ``requantize``: dyadic requantization

@@ -1,4 +1,4 @@
-"""FlexiQ quantization: the integer contract of SPEC §2 and the quantized-model runtime."""
+"""FlexiQ quantization: the integer contract (docs/numeric_contract.md) and the quantized-model runtime."""
 
 from numeric.extraction import bits_for_range, lower4, shift_for_range  # noqa: F401
 from numeric.rounding import quantize_multiplier, requantize, rshift_rne  # noqa: F401

@@ -15,7 +15,7 @@ class QuantConfig:
 
     group_size: channels per 4-bit group (64 on the NPU). Layers narrower than it use 32
       or 16 (``small_groups``).
-    extraction: "effective" (SPEC §2) or "naive" (top 4 bits).
+    extraction: "effective" (docs/numeric_contract.md) or "naive" (top 4 bits).
     dynamic: activation shifts from each image at run time instead of calibration.
     weight_shift: "group" (one shift per output channel and group) or "weight".
     observer: "minmax" or "percentile" (then ``percentile`` in (50, 100]).

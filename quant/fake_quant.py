@@ -4,7 +4,7 @@ The exact integer runtime (quant/runtime.py) runs int64 / float64 numpy code and
 slow to score thousands of candidate selections. ``FakeQuantModel`` re-runs the same graph
 with the same walk (quant/graph_walk.py, which defines what every op means) and float32
 torch tensors that hold *integer-valued codes*: ``FakeQuantBackend`` supplies arithmetic
-that follows every step of the integer contract (SPEC §2):
+that follows every step of the integer contract (docs/numeric_contract.md):
 
 * a GEMM's 4-bit channels are lowered as ``clamp(round(x8 / 2**e), lo, hi) * 2**e`` with
   round half to even (``torch.round``) and the same shifts (effective or naive, static from

@@ -2,7 +2,7 @@
 
 A conv is a GEMM over ``k = (kh, kw, c)``; a 4-bit group is a set of feature channels
 ``c`` (taken in priority order) across every kernel position, so one activation shift per
-group and one weight shift per (output channel, group), as in SPEC §2.
+group and one weight shift per (output channel, group), as in docs/numeric_contract.md, "4-bit lowering".
 Channels are *not* moved: ``order`` names the priority order, and the first ``n4`` entries
 of it are the 4-bit channels. Integer sums use float convolutions that are exact: float32
 where no partial sum can reach 2**24, float64 (exact below 2**53) otherwise.

@@ -1,4 +1,4 @@
-"""The exact mixed 4/8-bit GEMM and convolution of SPEC §2 (the quant reference).
+"""The exact mixed 4/8-bit GEMM and convolution of the numeric contract (docs/numeric_contract.md; the quant reference).
 
 Channels are in *priority order*: the first ``n4`` feature channels run in 4 bits, in
 groups of ``group_size``; the rest run in 8 bits. For 4-bit group ``g``::

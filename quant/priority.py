@@ -1,4 +1,4 @@
-"""Channel priority and nested 4-bit sets (SPEC §2 "Channel priority", "Nested ratios").
+"""Channel priority and nested 4-bit sets (docs/numeric_contract.md, "Channel priority", "Nested ratios").
 
 The default priority ranks a layer's input channels by the estimated error of lowering
 them to 4 bits: activation rounding noise times the channel's weight energy plus weight

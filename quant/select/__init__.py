@@ -1,4 +1,4 @@
-"""Channel selection (SPEC §2 "Channel priority", "Nested ratios"): which input channels of
+"""Channel selection (docs/selection.md; docs/numeric_contract.md, "Nested ratios"): which input channels of
 each GEMM layer run in 4 bits at each ratio. ``select(qmodel, calib_data, method=...)``
 returns a ``Selection`` (JSON) that ``QuantizedModel.attach_selection`` reads.
 """

@@ -1,4 +1,4 @@
-"""``quant.select``: one entry point for every channel-selection method (SPEC §6)."""
+"""``quant.select``: one entry point for every channel-selection method (docs/selection.md)."""
 
 from __future__ import annotations
 

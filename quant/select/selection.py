@@ -12,7 +12,7 @@ The file is what the compiler and the runtime read::
      "meta": {...}}                                 # search settings, timings, config
 
 ``max4`` at every ratio is a prefix of the layer's order in whole groups, and the 4-bit
-set at a lower ratio is contained in the one at a higher ratio (SPEC §2 "Nested ratios").
+set at a lower ratio is contained in the one at a higher ratio (docs/numeric_contract.md, "Nested ratios").
 ``budget_share`` is the 4-bit fraction of the eligible layers' MACs (or channels) that the
 budget counts; ``mac_share`` the fraction of *all* GEMM MACs (``four_bit_mac_share``).
 """

@@ -1,5 +1,5 @@
 """The shipped Fashion-MNIST models: simulator logits equal the quant runtime's, bit for
-bit, at every ratio, static and dynamic extraction (SPEC §4, issue 5)."""
+bit, at every ratio, static and dynamic extraction (docs/numeric_contract.md; issue 5)."""
 
 import numpy as np
 import pytest

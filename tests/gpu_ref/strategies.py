@@ -1,4 +1,4 @@
-"""Hypothesis strategies: random mixed-GEMM/conv problems covering the §2 options."""
+"""Hypothesis strategies: random mixed-GEMM/conv problems covering the numeric contract's options."""
 
 import numpy as np
 from hypothesis import strategies as st

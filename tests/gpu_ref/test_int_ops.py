@@ -41,7 +41,7 @@ def test_bits_and_shift_for_range_match_quant(signed):
 
 
 def test_effective_shift_keeps_4bit_groups_exact():
-    # a group already in [-8, 7] needs no shift (SPEC: use the range, not max |code|)
+    # a group already in [-8, 7] needs no shift (docs/numeric_contract.md: the range, not max |code|)
     assert int(int_ops.shift_for_range(-8, 7, True)) == 0
     assert int(int_ops.shift_for_range(0, 15, False)) == 0
     assert int(int_ops.shift_for_range(-9, 7, True)) == 1

@@ -6,18 +6,18 @@ import torch
 import models
 from quant.errors import DataMissingError, FlexiQError
 
-SPEC_NAMES = [
+REGISTRY_NAMES = [
     "resnet18", "resnet34", "resnet50", "mobilenet_v2", "vit_s_16", "vit_b_16", "deit_s",
     "deit_b", "swin_t", "swin_s", "swin_b", "efficientnet_lite0", "efficientnet_lite1",
     "efficientnet_lite2", "resnet20_fmnist", "mobilenet_v2_fmnist", "vit_tiny_fmnist",
 ]
 
 
-def test_names_are_the_spec_names():
-    assert models.names() == SPEC_NAMES
+def test_names_are_the_documented_names():
+    assert models.names() == REGISTRY_NAMES
 
 
-@pytest.mark.parametrize("name", SPEC_NAMES)
+@pytest.mark.parametrize("name", REGISTRY_NAMES)
 def test_info_fields(name):
     meta = models.info(name)
     assert meta["name"] == name

@@ -16,7 +16,7 @@ def _shift(lo, hi, signed, naive):
 
 
 def slow_gemm(x, w, n4, g, signed, naive, x_range, dynamic, per_weight=False):
-    """Element-by-element reference written straight from SPEC §2."""
+    """Element-by-element reference written straight from docs/numeric_contract.md, "4-bit lowering"."""
     m, k = x.shape
     n = w.shape[0]
     acc = np.zeros((m, n), dtype=object)
