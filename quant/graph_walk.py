@@ -199,10 +199,13 @@ def _avgpool(w, n, args, kwargs):
     x, p = args[0], n.meta["params"]
     if p["mode"] == "global":
         return _reduce_mean(w, n, x, (2, 3), True)
-    if p["mode"] != "window":
+    if p["mode"] == "adaptive":
         raise UnsupportedOpError(
             f"adaptive average pool to {p['output_size']} at node '{n.name}' ({source_of(n)}): "
             "only global pooling (output 1x1) is supported")
+    if p["mode"] != "window":
+        raise UnsupportedOpError(f"average pool at node '{n.name}' ({source_of(n)}): {p['why']} "
+                                 "is not supported")
     q = w.qm.node_q[n.name]
     k = p["kernel"]
     sums = w.backend.window_sum(x.codes, p)

@@ -10,9 +10,11 @@ kind       ``params``
 ========== ==================================================================================
 maxpool    ``kernel``, ``stride``, ``padding``, ``dilation``: (h, w) pairs (stride defaults to
            the kernel); ``ceil_mode``, ``return_indices``: bool
-avgpool    ``mode``: ``"window"`` (``kernel``, ``stride``, ``padding``: pairs; ``ceil_mode``),
-           ``"global"`` (adaptive to 1x1: a mean over H and W, dims kept) or ``"adaptive"``
-           (any other ``output_size``, which executors refuse)
+avgpool    ``mode``: ``"window"`` (``nn.AvgPool2d`` / ``F.avg_pool2d``: ``kernel``,
+           ``stride``, ``padding``: pairs; ``ceil_mode``), ``"global"`` (adaptive to 1x1: a
+           mean over H and W, dims kept), ``"adaptive"`` (any other ``output_size``) or
+           ``"unsupported"`` (``why``: a divisor override, or padding left out of the count);
+           executors refuse the last two
 mean       ``dims``: tuple of ints as written (may be negative) or None; ``keepdim``: bool
 cat        ``dim``: int as written (may be negative)
 softmax    ``dim``: int as written, or None
@@ -20,9 +22,6 @@ mul        ``factor``: the first Python number among the arguments, or None
 add, sub   ``sign``: +1 or -1 (the second operand's sign)
 pad        ``padding``: (left, right, top, bottom)
 ========== ==================================================================================
-
-A functional ``F.avg_pool2d(x, k)`` is read as ``output_size=k``, as it has always been: only
-``k == 1`` runs (as a global mean).
 """
 
 from __future__ import annotations
@@ -52,18 +51,30 @@ def _maxpool(node, mod) -> dict:
                 return_indices=bool(a.get("return_indices", False)))
 
 
+_AVGPOOL_ARGS = ("kernel_size", "stride", "padding", "ceil_mode", "count_include_pad",
+                 "divisor_override")
+
+
 def _avgpool(node, mod) -> dict:
-    if mod is not None:
-        out_size = getattr(mod, "output_size", None)
-    else:
-        out_size = node.args[1] if len(node.args) > 1 else None
-    if mod is None or out_size is not None:
+    adaptive = hasattr(mod, "output_size") if mod is not None else \
+        getattr(node.target, "__name__", "") == "adaptive_avg_pool2d"
+    if adaptive:
+        out_size = mod.output_size if mod is not None else _call_args(node, ("output_size",)).get(
+            "output_size")
         if _pair(out_size) == (1, 1):
             return {"mode": "global"}
         return {"mode": "adaptive", "output_size": out_size}
-    k = _pair(mod.kernel_size)
-    return dict(mode="window", kernel=k, stride=_pair(mod.stride or mod.kernel_size),
-                padding=_pair(mod.padding), ceil_mode=bool(mod.ceil_mode))
+    a = {k: getattr(mod, k) for k in _AVGPOOL_ARGS} if mod is not None else \
+        _call_args(node, _AVGPOOL_ARGS)
+    k = _pair(a["kernel_size"])
+    s = a.get("stride")
+    p = dict(mode="window", kernel=k, stride=_pair(k if s is None or s == [] else s),
+             padding=_pair(a.get("padding", 0)), ceil_mode=bool(a.get("ceil_mode", False)))
+    if a.get("divisor_override") is not None or (
+            not a.get("count_include_pad", True) and p["padding"] != (0, 0)):
+        p["mode"] = "unsupported"
+        p["why"] = "divisor_override or count_include_pad=False with padding"
+    return p
 
 
 def _mean(node) -> dict:

@@ -9,6 +9,7 @@ import compiler
 import npu_sim
 from compiler.lower.pool import NO_CLAMP
 from npu_sim import isa
+from quant.errors import UnsupportedOpError
 from tests.compiler.helpers import assert_bit_exact, layer_instructions, quantize
 
 
@@ -41,11 +42,36 @@ def _x(*shape, seed=0):
     Functional(lambda x: F.max_pool2d(x, 2)),  # stride defaults to the kernel
     Functional(lambda x: F.max_pool2d(x, kernel_size=3, stride=1, padding=1)),
     nn.AvgPool2d(2), nn.AvgPool2d(3, stride=1, padding=1), nn.AdaptiveAvgPool2d(1),
-], ids=["max2", "max3s2p1", "fmax2", "fmax3kw", "avg2", "avg3p1", "adaptive"])
+    Functional(lambda x: F.avg_pool2d(x, 2)),  # a window, not an adaptive pool to 2x2
+    Functional(lambda x: F.avg_pool2d(x, 3, stride=1, padding=1)),
+    Functional(lambda x: F.adaptive_avg_pool2d(x, output_size=1)),
+], ids=["max2", "max3s2p1", "fmax2", "fmax3kw", "avg2", "avg3p1", "adaptive", "favg2",
+        "favg3p1", "fadaptive"])
 def test_pools_bit_exact(pool):
     x = _x(8, 3, 8, 8)
     qm = quantize(PoolNet(pool), x)
     assert_bit_exact(qm, x[:2])
+
+
+@pytest.mark.parametrize("fn", [F.avg_pool2d, nn.AvgPool2d(2)])
+def test_functional_and_module_avg_pool_agree_with_float(fn):
+    """F.avg_pool2d(x, 2) averages 2x2 windows (it was once read as an adaptive pool to
+    2x2): the integer result stays within a code or two of the float model."""
+    net = PoolNet(Functional(lambda x: fn(x, 2)) if fn is F.avg_pool2d else fn)
+    x = _x(8, 3, 8, 8)
+    qm = quantize(net, x)
+    with torch.no_grad():
+        ref = net(x[:2])
+    out = qm.run(x[:2])
+    assert tuple(out.codes.shape) == tuple(ref.shape) == (2, 16, 4, 4)
+    assert float((out.dequantize() - ref).abs().max()) <= 3 * out.scale
+
+
+def test_avg_pool_without_padding_in_the_count_is_refused():
+    x = _x(8, 3, 8, 8)
+    net = PoolNet(Functional(lambda x: F.avg_pool2d(x, 3, 1, 1, count_include_pad=False)))
+    with pytest.raises(UnsupportedOpError, match="count_include_pad"):
+        quantize(net, x).run(x[:1])
 
 
 def test_max_pool_never_clamps():
