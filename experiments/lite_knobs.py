@@ -39,6 +39,7 @@ import shutil
 import time
 
 from experiments.io import write_text
+from numeric.ratio import same_ratio
 from quant.errors import ConfigError
 
 VARIANTS = {
@@ -144,7 +145,7 @@ def _cells(r) -> tuple:
 
 def _find(rows, ratio):
     for r in rows:
-        if abs(float(r["ratio"]) - ratio) < 1e-9:
+        if same_ratio(r["ratio"], ratio):
             return r
     return None
 

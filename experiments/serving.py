@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from numeric.ratio import same_ratio
 from quant.errors import ConfigError, FlexiQError
 
 
@@ -51,7 +52,7 @@ class ServiceProfile:
 
     def level_of(self, ratio: float) -> int:
         for i, r in enumerate(self.ratios):
-            if abs(r - ratio) < 1e-9:
+            if same_ratio(r, ratio):
                 return i
         raise ConfigError(f"ratio {ratio} not in the profile ({self.ratios})")
 

@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from numeric.ratio import RATIO_TOL
+
 from ..errors import ConfigError
 
 BUDGETS = ("macs", "channels")
@@ -69,7 +71,7 @@ class SearchSpace:
         self.partial = np.asarray(partial, dtype=bool)
         self.total = float(self.weight.sum())
         self.n = len(chans)
-        self._eps = 1e-9 * self.total
+        self._eps = RATIO_TOL * self.total  # float slack of a MAC budget
 
     # ---- budget ------------------------------------------------------------------------
     def target(self, ratio: float) -> float:
