@@ -163,7 +163,7 @@ WRITER = (*operand("dst", "inp"), Size("rows"), Size("cols"), *OR_REDUCE)
 
 
 def float_io(out_signed: bool) -> tuple:
-    """The scales of a float vector op (quant.float_ops) and the signedness of its codes."""
+    """The scales of a float vector op (numeric.float_ops) and the signedness of its codes."""
     return Float("in_scale"), Float("out_scale"), Bool("out_signed", out_signed)
 
 
@@ -294,7 +294,7 @@ class Clamp(Instr):
 
 
 class Add(Instr):
-    """Residual add: ``clamp((a*ma + b*mb + 2^(s-1)) >> s, lo, hi)`` (quant.int_ops.add)."""
+    """Residual add: ``clamp((a*ma + b*mb + 2^(s-1)) >> s, lo, hi)`` (numeric.int_ops.add)."""
 
     OP, OPCODE, QUEUE = "ADD", 7, "vector"
     FIELDS = (*WRITER, *operand("a", "inp"), *operand("b", "inp"), Int("ma"), Int("mb"),
@@ -323,7 +323,7 @@ class Reorder(Instr):
 
 
 class LayerNorm(Instr):
-    """quant.float_ops.layernorm over each row; gamma/beta float32 in ``param``."""
+    """numeric.float_ops.layernorm over each row; gamma/beta float32 in ``param``."""
 
     OP, OPCODE, QUEUE = "LAYERNORM", 10, "vector"
     FIELDS = (*WRITER, *operand("src", "inp"), Natural("gamma_addr"), Natural("beta_addr"),
@@ -331,14 +331,14 @@ class LayerNorm(Instr):
 
 
 class Softmax(Instr):
-    """quant.float_ops.softmax over each row."""
+    """numeric.float_ops.softmax over each row."""
 
     OP, OPCODE, QUEUE = "SOFTMAX", 11, "vector"
     FIELDS = (*WRITER, *operand("src", "inp"), *float_io(out_signed=False))
 
 
 class Gelu(Instr):
-    """quant.float_ops.gelu elementwise."""
+    """numeric.float_ops.gelu elementwise."""
 
     OP, OPCODE, QUEUE = "GELU", 12, "vector"
     FIELDS = (*WRITER, *operand("src", "inp"), *float_io(out_signed=True))
