@@ -148,7 +148,7 @@ class Machine:
         computing any integer value (``inputs`` are not needed; ``outputs`` is empty).
         Its cycles, stall counts, per-layer table, statistics and trace events equal the
         full run's, because no cost of this machine depends on a value
-        (docs/architecture.md). ``trace=False``: no trace events (``events`` empty)."""
+        (docs/npu_sim.md). ``trace=False``: no trace events (``events`` empty)."""
         prog, cfg = self.program, self.cfg
         dram = DRAM(prog.regions, copy=values)
         if values:
