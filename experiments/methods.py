@@ -26,7 +26,7 @@ import importlib
 import inspect
 import os
 
-from quant.errors import ConfigError, FlexiQError
+from quant.errors import ConfigError, FlexiQError, SelectionFileError
 
 BASE_METHODS = ("uniform_int4", "naive_msb", "hawq", "range", "random", "greedy", "evolutionary",
                 "int4_ptq")
@@ -120,6 +120,18 @@ def _call_with_known(fn, *args, **kwargs):
     return fn(*args, **{k: v for k, v in kwargs.items() if k in params})
 
 
+def _check_ladder(sel, ratios, path) -> None:
+    """A saved selection answers only the ratios it was searched for: refuse a sweep that
+    asks it for others (before any row is measured), naming the file."""
+    missing = [float(r) for r in ratios if sel.max4_for_ratio(float(r)) is None]
+    if missing:
+        have = ", ".join(f"{float(r):g}" for r in sorted(sel.ratios))
+        want = ", ".join(f"{r:g}" for r in missing)
+        raise SelectionFileError(
+            f"{path} was selected for the ratios ({have}), not {want}: sweep those ratios, or "
+            "move the file (and its rows in sweep.csv) away so the sweep selects again")
+
+
 def _load_selection(path):
     import json
 
@@ -187,6 +199,7 @@ def prepare_qmodel(method: str, model, calib, ratios, *, seed: int = 0, search: 
     sel = None
     if selection_path and os.path.exists(selection_path):
         sel = _load_selection(selection_path)
+        _check_ladder(sel, ratios, selection_path)
     else:
         ckpt = None
         if selection_path:

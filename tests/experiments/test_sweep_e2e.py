@@ -9,6 +9,7 @@ from experiments import io, npu_run
 from experiments import sweep as sweep_mod
 from experiments.sweep import SweepOptions, run_sweep
 from experiments.sweep_table import COLUMNS
+from quant.errors import SelectionFileError
 
 pytestmark = pytest.mark.skipif(not npu_run.compiler_available(),
                                 reason="compiler / simulator not available")
@@ -106,6 +107,19 @@ def test_interrupted_sweep_resumes_and_skips_done_rows(tmp_path, monkeypatch):
 
     with pytest.raises(Exception, match="other options"):
         run_sweep("resnet20_fmnist", tmp_path, opts(methods=["range"], limit=5), model=tiny())
+
+
+def test_saved_selection_off_its_ladder_is_refused_before_any_row(tmp_path, monkeypatch):
+    """A resumed sweep that asks a saved selection for a ratio it was not searched for stops
+    with one line naming the file, before measuring anything."""
+    run_sweep("resnet20_fmnist", tmp_path, opts(methods=["range"], check_images=0), model=tiny())
+    calls = []
+    monkeypatch.setattr(sweep_mod, "_measure", lambda *a, **k: calls.append(a[2]))
+    with pytest.raises(SelectionFileError, match=r"range\.json was selected for the ratios "
+                                                 r"\(0, 1\), not 0\.5"):
+        run_sweep("resnet20_fmnist", tmp_path,
+                  opts(methods=["range"], ratios=[0.0, 0.5, 1.0], check_images=0), model=tiny())
+    assert calls == []
 
 
 def test_every_default_method_runs_through_the_sweep(tmp_path):
