@@ -41,16 +41,20 @@ def softmax_top(logits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return p.argmax(axis=1), p.max(axis=1)
 
 
+def bin_masks(conf, bins) -> list[np.ndarray]:
+    """One boolean mask per bin [lo, hi) of ``conf``; the last bin includes its ``hi``."""
+    conf = np.asarray(conf, dtype=np.float64)
+    n = len(bins) - 1
+    return [(conf >= lo) & ((conf <= hi) if i == n - 1 else (conf < hi))
+            for i, (lo, hi) in enumerate(zip(bins[:-1], bins[1:]))]
+
+
 def strata(top_ref, conf_ref, top, photo, bins=DEFAULT_BINS, seed: int = 0) -> list[dict]:
     """Per confidence bin [lo, hi): views, agreement of ``top`` with ``top_ref`` and its
     photo-bootstrap interval; the last bin includes ``hi``. A last entry covers all views."""
     same = (np.asarray(top) == np.asarray(top_ref)).astype(np.float64)
-    conf = np.asarray(conf_ref, dtype=np.float64)
     out = []
-    edges = list(bins)
-    for i, (lo, hi) in enumerate(zip(edges[:-1], edges[1:])):
-        last = i == len(edges) - 2
-        m = (conf >= lo) & ((conf <= hi) if last else (conf < hi))
+    for (lo, hi), m in zip(zip(bins[:-1], bins[1:]), bin_masks(conf_ref, bins)):
         lo_ci, hi_ci = metrics.bootstrap_ci(same[m], np.asarray(photo)[m], seed=seed)
         out.append({"bin": [lo, hi], "views": int(m.sum()),
                     "agree": float(same[m].mean()) if m.any() else float("nan"),
@@ -136,8 +140,13 @@ def main(argv=None) -> int:
     state_path = a.out + ".json"
     state = {}
     if os.path.exists(state_path):
-        with open(state_path, encoding="utf-8") as f:
-            state = json.load(f)
+        try:
+            with open(state_path, encoding="utf-8") as f:
+                state = json.load(f)
+            if not isinstance(state, dict) or not isinstance(state.get("rows", {}), dict):
+                raise ValueError("not a rows object")
+        except (OSError, ValueError) as exc:
+            _fail(f"{state_path}: not a saved state of this study ({exc}); remove it to start over")
     if state.get("bins", list(bins)) != list(bins):
         _fail(f"{state_path} holds other bins: remove it or give --bins {state['bins']}")
     state["bins"] = list(bins)
@@ -152,7 +161,7 @@ def main(argv=None) -> int:
     ref.set_ratio(0.0)
     l8 = _logits(ref, pool.x, a.batch, "8-bit")
     top8, conf8 = softmax_top(l8)
-    state["views"] = [s["views"] for s in strata(top8, conf8, top8, pool.photo, bins)[:-1]]
+    state["views"] = [int(m.sum()) for m in bin_masks(conf8, bins)]
     if "fp32@-" not in rows:
         with torch.no_grad():
             fp = np.concatenate([ref.float_forward(pool.x[i:i + a.batch]).numpy()

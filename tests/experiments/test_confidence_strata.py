@@ -35,6 +35,24 @@ def test_softmax_top():
     np.testing.assert_allclose(p, [0.5, 0.75])
 
 
+def test_broken_state_file_stops_in_one_line(tmp_path, capsys):
+    (tmp_path / "selections").mkdir()
+    (tmp_path / "o.md.json").write_text("{not json")
+    with pytest.raises(SystemExit) as e:
+        cs.main(["efficientnet_lite0", "--sweep", str(tmp_path), "-o", str(tmp_path / "o.md"),
+                 "--methods", "uniform_int4"])
+    assert e.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert "o.md.json: not a saved state" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "o.md").exists()
+
+
+def test_bin_masks_partition_the_views():
+    conf = np.array([0.0, 0.3, 0.29, 1.0, 0.5])
+    masks = cs.bin_masks(conf, (0.0, 0.3, 0.5, 1.0))
+    assert [m.nonzero()[0].tolist() for m in masks] == [[0, 2], [1], [3, 4]]
+
+
 @pytest.mark.parametrize("args,msg", [
     (["--bins", "0,0.9,0.5"], "--bins"),
     (["--bins", "a,b"], "--bins"),
