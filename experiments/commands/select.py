@@ -41,6 +41,11 @@ def register(sub) -> None:
     p.add_argument("--fitness-batch", type=int, default=None,
                    help="calibration images the fitness uses (default: 16-256 by model size "
                         "(fast), 64 (exhaustive))")
+    p.add_argument("--fitness", default=None, choices=["kl", "l2"],
+                   help="fitness: KL divergence from the 8-bit soft labels (fast default) or their "
+                        "L2 distance (exhaustive default)")
+    p.add_argument("--no-layer-seed", action="store_true",
+                   help="fast evolutionary search: do not seed with the layer-wise ladder")
     p.add_argument("--calib", type=int, default=256, help="calibration images for quantization")
     p.add_argument("--resume", action="store_true", help="resume from OUTPUT.search.json if present")
     p.add_argument("--extraction", default="effective", choices=["effective", "naive"])
@@ -99,7 +104,8 @@ def run_select(args) -> int:
     sel = quant.select(qm, calib, method=args.method, ratios=ratios, seed=args.seed,
                        budget=args.budget, search=args.search, population=args.population,
                        generations=args.generations, fitness_batch=args.fitness_batch,
-                       checkpoint=ckpt, resume=args.resume, progress=not args.quiet)
+                       checkpoint=ckpt, resume=args.resume, progress=not args.quiet,
+                       metric=args.fitness, layer_seed=False if args.no_layer_seed else None)
     sel.meta.update(model=ref.name, model_ref=str(args.model), calib_data=source.key,
                     wall_seconds=round(time.perf_counter() - t0, 2))
     sel.save(args.output)

@@ -14,7 +14,7 @@ from .fitness import SoftLabelFitness
 from .heuristics import greedy_ladder, nested_ladder, random_base_orders, range_scores, ranking
 from .selection import Selection
 from .space import SearchSpace, decode, encode
-from .surrogate import sensitivity_table
+from .surrogate import layer_ranking, layer_table, sensitivity_table
 
 METHODS = ("random", "range", "greedy", "evolutionary")
 DEFAULT_RATIOS = (0.0, 0.25, 0.5, 0.75, 1.0)
@@ -38,6 +38,8 @@ FAST = dict(population=16, generations=20, screen=4, evaluations=4)
 EXHAUSTIVE = dict(population=50, generations=50, fitness_batch=64)
 FITNESS_MACS = 2.4e10  # fast search: fitness batch = this many MACs (16..256 images)
 GREEDY_FORMAT = "flexiq-greedy-checkpoint"
+FITNESS_TEXT = {"l2": "mean L2 distance of soft labels to the 8-bit model (fast fake-quant path)",
+                "kl": "mean KL divergence from the 8-bit model's soft labels (fast fake-quant path)"}
 
 
 def auto_fitness_batch(qmodel) -> int:
@@ -52,7 +54,8 @@ def select(qmodel, calib_data, method: str = "evolutionary", ratios=DEFAULT_RATI
            generations: int | None = None, fitness_batch: int | None = None, checkpoint=None,
            resume: bool = True, progress: bool = True, callback=None, elite: int = 2,
            tournament: int = 3, crossover: float = 0.9, mutation: float = 0.7,
-           screen: int = 4, evaluations: int = 4, precise: bool = False) -> Selection:
+           screen: int = 4, evaluations: int = 4, precise: bool = False, metric: str | None = None,
+           layer_seed: bool | None = None) -> Selection:
     """Choose nested 4-bit channel sets of ``qmodel`` for each ratio in ``ratios``.
 
     ``method``: "random", "range" (analytic range priority), "greedy" (groups ranked by
@@ -68,6 +71,13 @@ def select(qmodel, calib_data, method: str = "evolutionary", ratios=DEFAULT_RATI
     original searches (greedy measures every candidate at every step; evolutionary evaluates
     every child; population 50, 50 generations, fitness batch 64).
 
+    ``metric``: the fitness, "kl" (mean KL divergence from the 8-bit model's soft labels; the
+    fast search's default) or "l2" (mean L2 distance between the soft labels; the exhaustive
+    search's default, as originally). ``layer_seed`` (fast evolutionary search; default on):
+    measure each eligible layer wholly in 4 bits once (one forward per layer) and add the
+    layer-wise ladder this ranks to the initial population, so the search starts from the
+    better of the group-wise and the layer-wise (HAWQ-style) solution.
+
     ``checkpoint``: a JSON file written atomically as the search goes (greedy and
     evolutionary), resumed from when ``resume``, removed after success;
     ``callback(ratio, generation, best_fitness)`` after every generation. ``fitness_batch``:
@@ -80,6 +90,10 @@ def select(qmodel, calib_data, method: str = "evolutionary", ratios=DEFAULT_RATI
         raise ConfigError(f"search must be one of {SEARCHES}, got {search!r}")
     rs = _ratios(ratios)
     seed = int(seed)
+    if metric is None:
+        metric = "kl" if search == "fast" else "l2"
+    if layer_seed is None:
+        layer_seed = search == "fast"
     t0 = time.perf_counter()
     defaults = FAST if search == "fast" else EXHAUSTIVE
     population = int(population if population is not None else defaults["population"])
@@ -89,9 +103,10 @@ def select(qmodel, calib_data, method: str = "evolutionary", ratios=DEFAULT_RATI
     rng = np.random.default_rng(seed)
     base = random_base_orders(qmodel, rng) if method == "random" else None
     space = SearchSpace(qmodel, base, budget)
-    fitness = SoftLabelFitness(qmodel, space, calib_data, batch=int(fitness_batch), precise=precise)
-    meta = {"fitness_batch": int(fitness.x.shape[0]), "fitness": "mean L2 distance of soft labels "
-            "to the 8-bit model (fast fake-quant path)", "quant_config": qmodel.config.to_dict()}
+    fitness = SoftLabelFitness(qmodel, space, calib_data, batch=int(fitness_batch), precise=precise,
+                               metric=metric)
+    meta = {"fitness_batch": int(fitness.x.shape[0]), "fitness": FITNESS_TEXT[metric],
+            "quant_config": qmodel.config.to_dict()}
     if method in ("greedy", "evolutionary"):
         meta["search"] = search
     histories = None
@@ -111,7 +126,8 @@ def select(qmodel, calib_data, method: str = "evolutionary", ratios=DEFAULT_RATI
                         tournament=tournament, crossover=crossover, mutation=mutation,
                         checkpoint=checkpoint, resume=resume, progress=progress,
                         callback=callback, signature=_signature(qmodel, fitness),
-                        surrogate=search == "fast", screen=screen, evaluations=evaluations)
+                        surrogate=search == "fast", screen=screen, evaluations=evaluations,
+                        layer_seed=bool(layer_seed) and search == "fast")
         store = evo.store
         if search == "fast":
             state = evo.saved_state() or {}
@@ -125,13 +141,22 @@ def select(qmodel, calib_data, method: str = "evolutionary", ratios=DEFAULT_RATI
             table = _table(space, fitness, known, keep, progress)
             evo.table = table
             evo.prefer = ranking(table / space.weight)  # the seed: fast greedy's ladder
+            if layer_seed:  # a second seed: whole layers, ranked by their own measured fitness
+                known_l = {int(k): v for k, v in state.get("extra", {}).get("layer_table", {}).items()}
+
+                def keep_layer(li, v):
+                    evo.extra["layer_table"][str(li)] = v
+                    evo._save({"done": state.get("done", []), "current": state.get("current")})
+
+                evo.extra["layer_table"] = {str(k): v for k, v in known_l.items()}
+                evo.seeds = [layer_ranking(space, layer_table(space, fitness, known_l, keep_layer))]
         results = evo.run()
         ladder = [r["flags"] for r in results]
         histories = [r["history"] for r in results]
         meta.update(population=population, generations=generations, elite=elite,
                     tournament=tournament, crossover=crossover, mutation=mutation)
         if search == "fast":
-            meta.update(screen=screen, evaluations=evaluations)
+            meta.update(screen=screen, evaluations=evaluations, layer_seed=bool(layer_seed))
     space.check_nested(ladder)
     orders = space.nested_orders(ladder)
     levels = []
@@ -204,4 +229,5 @@ def _signature(qmodel, fitness) -> dict:
     x = fitness.x
     return {"layers": {k: [L.in_channels, L.out_channels, L.group_size] for k, L in qmodel.layers.items()},
             "config": qmodel.config.to_dict(), "fitness_batch": int(x.shape[0]),
+            "metric": fitness.metric,
             "data_sum": round(float(x.double().sum()), 6)}

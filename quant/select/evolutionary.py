@@ -6,7 +6,8 @@ individual contains the set chosen at the previous ratio (locked groups), so the
 one priority order per layer valid for every ratio.
 
 * initial population: the range-priority selection, plus copies of it with 1-3 random
-  mutations each;
+  mutations each (screened mode: the seed is fast greedy's ladder, and with ``layer_seed``
+  a whole-layer ladder joins it as a second seed);
 * parents: tournament selection; ``elite`` best individuals survive unchanged (so the best
   fitness never increases from one generation to the next);
 * crossover: each layer's flags come whole from one parent or the other (it exchanges whole
@@ -45,7 +46,7 @@ class Evolution:
     def __init__(self, space: SearchSpace, fitness, ratios, prefer, *, seed=0, population=50,
                  generations=50, elite=2, tournament=3, crossover=0.9, mutation=0.7,
                  checkpoint=None, resume=True, progress=True, callback=None, signature=None,
-                 surrogate=False, screen=4, evaluations=4, extra=None):
+                 surrogate=False, screen=4, evaluations=4, extra=None, layer_seed=False):
         if population < 2:
             raise ConfigError(f"population must be at least 2, got {population}")
         if generations < 0:
@@ -70,12 +71,15 @@ class Evolution:
         if self.screened and (self.screen < 1 or self.n_eval < 1):
             raise ConfigError("screen and evaluations must be at least 1")
         self.extra = dict(extra or {})  # saved along with every state (e.g. the table)
+        self.seeds: list = []  # more seeding orders (set before ``run``): each gives one individual
         sig = dict(signature or {}, ratios=self.ratios, seed=self.seed,
                    population=self.P, generations=self.G, elite=self.elite,
                    tournament=self.k, crossover=self.pc, mutation=self.pm,
                    groups=int(space.n), space_layers=list(space.names), budget=space.budget)
         if self.screened:
             sig.update(surrogate=True, screen=self.screen, evaluations=self.n_eval)
+        if layer_seed:
+            sig.update(layer_seed=True)
         self.signature = sig
         self.store = SearchCheckpoint(checkpoint, CHECKPOINT_FORMAT, sig, resume)
         self._state = None
@@ -271,7 +275,14 @@ class Evolution:
                 seen.add(k)
                 uniq.append(c)
         rank = sorted(range(len(uniq)), key=lambda i: (model.predict(uniq[i]), i))
-        return [seed_ind] + [uniq[i] for i in rank[:want]]
+        extra = []
+        for order in self.seeds:  # further seeds take the places of the worst-predicted children
+            ind = self.space.fill(locked, target, order)
+            k = encode(ind)
+            if k not in seen:
+                seen.add(k)
+                extra.append(ind)
+        return [seed_ind] + extra + [uniq[i] for i in rank[:max(0, want - len(extra))]]
 
     def _generation(self, rng, pop, scores, locked, target):
         rank = sorted(range(len(pop)), key=lambda i: (scores[i], i))

@@ -44,6 +44,32 @@ def sensitivity_table(space: SearchSpace, fitness, known: dict | None = None, on
     return out
 
 
+def layer_table(space: SearchSpace, fitness, known: dict | None = None, on_value=None) -> np.ndarray:
+    """Fitness of each layer wholly in 4 bits, alone (array of length ``len(space.names)``):
+    one forward per layer, resumable like ``sensitivity_table``."""
+    known = dict(known or {})
+    out = np.zeros(len(space.names))
+    for li, g in enumerate(space.layer_groups):
+        if li not in known:
+            flags = space.empty()
+            flags[g] = True
+            known[li] = float(fitness(flags))
+            if on_value is not None:
+                on_value(li, known[li])
+        out[li] = float(known[li])
+    return out
+
+
+def layer_ranking(space: SearchSpace, table) -> np.ndarray:
+    """Groups ordered layer by layer, the layers by measured fitness per unit of budget
+    (lowest first), each layer's groups in their own order: filled up to a ratio's budget,
+    this is a layer-wise (HAWQ-style) selection in the search's own fitness."""
+    cost = [float(table[li]) / max(float(space.weight[g].sum()), 1e-30)
+            for li, g in enumerate(space.layer_groups)]
+    layers = sorted(range(len(cost)), key=lambda li: (cost[li], li))
+    return np.concatenate([np.asarray(space.layer_groups[li]) for li in layers]).astype(np.int64)
+
+
 class LinearSurrogate:
     def __init__(self, table, ridge: float = 1.0):
         self.table = np.asarray(table, dtype=np.float64)

@@ -46,7 +46,7 @@ def test_search_improves_on_its_seed(evo, case):
     for a, b in zip(evo.levels, greedy.levels):
         assert a["fitness"] <= b["fitness"] + 1e-12
     old = quant.select(qm, x, method="evolutionary", ratios=RATIOS, seed=5, search="exhaustive", **SMALL)
-    rng = quant.select(qm, x, method="range", ratios=RATIOS, seed=5, **SMALL)
+    rng = quant.select(qm, x, method="range", ratios=RATIOS, seed=5, metric="l2", **SMALL)
     for a, b in zip(old.levels, rng.levels):
         assert a["fitness"] <= b["fitness"] + 1e-12  # seeded from range priority + elitism
 

@@ -102,3 +102,79 @@ def test_bad_search_name(case):
     _, qm, x = case
     with pytest.raises(quant.ConfigError, match="search"):
         quant.select(qm, x, method="greedy", search="quick")
+
+
+def test_kl_fitness_is_the_mean_kl_from_the_8bit_soft_labels(case):
+    import torch
+
+    from quant.fake_quant import FakeQuantModel
+    from quant.select.fitness import SoftLabelFitness
+
+    _, qm, x = case
+    sp = SearchSpace(qm)
+    fit = SoftLabelFitness(qm, sp, x, batch=24, metric="kl")
+    assert fit(sp.empty()) == pytest.approx(0.0, abs=1e-7)
+    flags = sp.fill(sp.empty(), sp.target(0.5), np.arange(sp.n))
+    fq = FakeQuantModel(qm, precise=False)
+    with torch.no_grad():
+        ref = torch.log_softmax(fq(fit.x, plan=fit.plan(sp.empty())), dim=-1)
+        mixed = torch.log_softmax(fq(fit.x, plan=fit.plan(flags)), dim=-1)
+    want = float((ref.exp() * (ref - mixed)).sum(dim=1).mean())
+    assert want > 1e-6  # half the budget in 4 bits moves the soft labels
+    assert fit(flags) == pytest.approx(want, rel=1e-5)
+    with pytest.raises(quant.ConfigError, match="metric"):
+        SoftLabelFitness(qm, sp, x, batch=24, metric="mse")
+
+
+def test_layer_ranking_orders_whole_layers_by_fitness_per_budget(case):
+    from quant.select.fitness import SoftLabelFitness
+    from quant.select.surrogate import layer_ranking, layer_table
+
+    _, qm, x = case
+    sp = SearchSpace(qm)
+    fit = SoftLabelFitness(qm, sp, x, batch=24, metric="kl")
+    seen = []
+    t = layer_table(sp, fit, known={0: 5.0}, on_value=lambda li, v: seen.append(li))
+    assert t[0] == 5.0 and seen == list(range(1, len(sp.names)))
+    for li, g in enumerate(sp.layer_groups[1:], start=1):
+        f = sp.empty()
+        f[g] = True
+        assert t[li] == pytest.approx(fit(f))
+    order = layer_ranking(sp, t)
+    assert sorted(order.tolist()) == list(range(sp.n))  # every group once
+    layers = [sp.layer_of[i] for i in order]
+    runs = [li for k, li in enumerate(layers) if k == 0 or layers[k - 1] != li]
+    assert len(runs) == len(sp.names)  # layer by layer, each layer's groups together
+    cost = [t[li] / sp.weight[sp.layer_groups[li]].sum() for li in runs]
+    assert cost == sorted(cost)
+
+
+def test_layer_seed_joins_the_population_and_the_search_resumes(case, tmp_path, monkeypatch):
+    from quant.select import fitness as fitness_mod
+
+    _, qm, x = case
+    kw = dict(SMALL, method="evolutionary", ratios=RATIOS, metric="kl", layer_seed=True,
+              population=6, generations=3)
+    full = quant.select(qm, x, **kw)
+    assert full.meta["layer_seed"] is True and "KL" in full.meta["fitness"]
+    plain = quant.select(qm, x, **dict(kw, layer_seed=False))
+    assert full.meta["fitness_evaluations"] > plain.meta["fitness_evaluations"]  # the layer table
+    ck = tmp_path / "evo.json"
+    calls = {"n": 0}
+    real = fitness_mod.SoftLabelFitness.__call__
+    n_groups = SearchSpace(qm).n
+
+    def dying(self, flags):
+        calls["n"] += 1
+        if calls["n"] == n_groups + 3:  # inside the layer table
+            raise _Stop()
+        return real(self, flags)
+
+    monkeypatch.setattr(fitness_mod.SoftLabelFitness, "__call__", dying)
+    with pytest.raises(_Stop):
+        quant.select(qm, x, checkpoint=ck, **kw)
+    monkeypatch.setattr(fitness_mod.SoftLabelFitness, "__call__", real)
+    assert "layer_table" in json.loads(ck.read_text())["extra"]
+    again = quant.select(qm, x, checkpoint=ck, **kw)
+    assert again.orders == full.orders
+    assert [lv["max4"] for lv in again.levels] == [lv["max4"] for lv in full.levels]

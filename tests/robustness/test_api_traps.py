@@ -160,6 +160,21 @@ def test_select_removes_its_checkpoint(tmp_path, capsys):
     assert main(argv) == 0  # a second run to the same -o is not blocked
 
 
+def test_select_fitness_and_layer_seed_flags_reach_the_search(tmp_path, capsys):
+    import json
+
+    from experiments.cli import main
+
+    base = ["select", "resnet20_fmnist", "--population", "4", "--generations", "1", "--calib",
+            "16", "--fitness-batch", "8", "--ratios", "0,0.5,1", "--quiet"]
+    assert main(base + ["-o", str(tmp_path / "a.json")]) == 0
+    assert main(base + ["-o", str(tmp_path / "b.json"), "--fitness", "l2", "--no-layer-seed"]) == 0
+    a = json.loads((tmp_path / "a.json").read_text())["meta"]
+    b = json.loads((tmp_path / "b.json").read_text())["meta"]
+    assert "KL" in a["fitness"] and a["layer_seed"] is True
+    assert "L2" in b["fitness"] and b["layer_seed"] is False
+
+
 def test_compile_without_selection_uses_range_priority(tmp_path, capsys):
     from experiments.cli import main
 
