@@ -49,6 +49,8 @@ VARIANTS = {
     "dynamic": ("dynamic extraction (same selection; integer runtime only)",
                 {"quant_base": {"dynamic": True}, "reuse": True, "simulate": False}),
     "fitness75": ("fitness batch 75 photos (new search)", {"search": {"fitness_batch": 75}}),
+    "weight_shift_search": ("per-weight shifts (own search)",
+                            {"quant_base": {"weight_shift": "weight"}}),
     "naive": ("naive (top-4-bit) extraction (same selection)",
               {"quant_base": {"extraction": "naive"}, "reuse": True}),
 }
@@ -102,6 +104,12 @@ def _rows(directory, model, methods):
     return [r for k, r in sorted(t.rows.items()) if k[0] == model and k[1] in methods]
 
 
+def _same_file(a, b) -> bool:
+    import filecmp
+
+    return os.path.exists(a) and os.path.exists(b) and filecmp.cmp(a, b, shallow=False)
+
+
 def _f(v, fmt):
     return "" if v in (None, "") else format(float(v), fmt)
 
@@ -115,9 +123,12 @@ def write_table(model, method, base, out, keys, ratios):
              "| variant | ratio | 4-bit MACs | agree 8-bit [95 % CI] | KL to 8-bit | top-1 | "
              "cycles | bit-exact | photos / views |",
              "|---|---:|---:|---|---:|---:|---:|---|---|"]
+    ft_label = "+ finetuning (distillation on the calibration photos)"
+    if not _same_file(os.path.join(base, "selections", f"{model}__{method}.json"),
+                      os.path.join(base, "selections", f"{model}__{method}_ft.json")):
+        ft_label += f" - finetuned from another selection (`selections/{model}__{method}_ft.json`)"
     groups = [("default (G 64, one shift per group, static)", _rows(base, model, [method])),
-              ("+ finetuning (distillation on the calibration photos)",
-               _rows(base, model, [f"{method}+ft"]))]
+              (ft_label, _rows(base, model, [f"{method}+ft"]))]
     groups += [(VARIANTS[k][0], _rows(os.path.join(out, k), model, [method])) for k in keys]
     for label, rows in groups:
         for r in rows:

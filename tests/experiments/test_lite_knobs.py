@@ -40,6 +40,23 @@ def test_variant_reuses_selection_and_reference(tmp_path):
     t7 = (out / "table7_resnet20_fmnist.md").read_text()
     assert "| fast greedy | not measured |" in t7  # no greedy rows in this base
 
+    # a finetuned row made from another selection file says so
+    from experiments.sweep_table import SweepTable
+
+    t = SweepTable.load(str(base))
+    t.meta = t.previous_meta
+    for r in list(t.rows.values()):
+        t.add(dict(r, method="range+ft"), write=False)
+    t.write()
+    ft_sel = base / "selections/resnet20_fmnist__range_ft.json"
+    ft_sel.write_bytes((base / sel).read_bytes())
+    lite_knobs.write_table("resnet20_fmnist", "range", str(base), str(out), [], [0.5])
+    text = (out / "fidelity_knobs.md").read_text()
+    assert "| + finetuning (distillation on the calibration photos) | 0.5 |" in text
+    ft_sel.write_text(ft_sel.read_text().replace('"range"', '"range" ', 1))
+    lite_knobs.write_table("resnet20_fmnist", "range", str(base), str(out), [], [0.5])
+    assert "finetuned from another selection" in (out / "fidelity_knobs.md").read_text()
+
 
 def test_unknown_variant_is_refused(tmp_path):
     with pytest.raises(ConfigError, match="unknown"):
