@@ -177,6 +177,11 @@ def write_table7(model, base, out, ratio):
             lines.append(f"| {label} | not measured | | | | | |")
             continue
         ci, acc, cyc, be = _cells(r)
+        if method.endswith("+ft"):
+            plain = method[:-3]
+            if not _same_file(os.path.join(d, "selections", f"{model}__{plain}.json"),
+                              os.path.join(d, "selections", f"{model}__{plain}_ft.json")):
+                label += f" - finetuned from another selection (`selections/{model}__{plain}_ft.json`)"
         lines.append(f"| {label} | {100 * float(r['mac4_share']):.0f} % | {ci} | "
                      f"{_f(r['kl_8bit'], '.3f')} | {acc} | {cyc} | {be} |")
     path = os.path.join(out, f"table7_{model}.md")

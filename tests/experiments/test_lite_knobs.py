@@ -56,6 +56,8 @@ def test_variant_reuses_selection_and_reference(tmp_path):
     ft_sel.write_text(ft_sel.read_text().replace('"range"', '"range" ', 1))
     lite_knobs.write_table("resnet20_fmnist", "range", str(base), str(out), [], [0.5])
     assert "finetuned from another selection" in (out / "fidelity_knobs.md").read_text()
+    lite_knobs.write_table7("resnet20_fmnist", str(base), str(out), 0.5)
+    assert "finetuned from another selection" not in (out / "table7_resnet20_fmnist.md").read_text()
 
 
 def test_unknown_variant_is_refused(tmp_path):
