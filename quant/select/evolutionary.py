@@ -15,7 +15,8 @@ one priority order per layer valid for every ratio.
 * mutation: either moves a 4-bit group within a layer (one of its unlocked 4-bit groups off,
   one of its 8-bit groups on: same budget) or frees a random unlocked group and refills the
   budget with random groups elsewhere (moves budget between layers);
-* fitness: quant/select/fitness.py (soft-label L2 distance to the 8-bit model), cached;
+* fitness: quant/select/fitness.py (KL divergence or L2 distance of the soft labels from the
+  8-bit model's), cached;
 * screened mode (``surrogate=True``, the fast search's default): the seed comes from the
   sensitivity table's ranking, and each generation ranks ``screen`` x population children
   with a linear surrogate (quant/select/surrogate.py) and truly evaluates only the best
