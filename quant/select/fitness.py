@@ -89,18 +89,20 @@ class SoftLabelFitness:
         plan.update(self.space.layer_plan(flags))
         return plan
 
-    def soft(self, flags) -> torch.Tensor:
+    def logits(self, flags):
+        """The mixed model's outputs on the fitness batch (prefix-cached, no gradient)."""
         with torch.no_grad():
-            return soft_labels(self.fq(self.x, plan=self.plan(flags), prefix_cache=self.prefix))
+            return self.fq(self.x, plan=self.plan(flags), prefix_cache=self.prefix)
+
+    def soft(self, flags) -> torch.Tensor:
+        return soft_labels(self.logits(flags))
 
     def __call__(self, flags) -> float:
         key = encode(flags)
         hit = self.cache.get(key)
         if hit is not None:
             return hit
-        with torch.no_grad():
-            out = self.fq(self.x, plan=self.plan(flags), prefix_cache=self.prefix)
-        value = distance(out, self.teacher, self.teacher_logp, self.metric)
+        value = distance(self.logits(flags), self.teacher, self.teacher_logp, self.metric)
         self.cache[key] = value
         self.evaluations += 1
         return value
