@@ -130,26 +130,13 @@ def select(qmodel, calib_data, method: str = "evolutionary", ratios=DEFAULT_RATI
                         layer_seed=bool(layer_seed) and search == "fast")
         store = evo.store
         if search == "fast":
-            state = evo.saved_state() or {}
-            known = {int(k): v for k, v in state.get("extra", {}).get("table", {}).items()}
-
-            def keep(i, v):
-                evo.extra["table"][str(i)] = v
-                evo._save({"done": state.get("done", []), "current": state.get("current")})
-
-            evo.extra["table"] = {str(k): v for k, v in known.items()}
+            known, keep = _saved_table(evo, "table")
             table = _table(space, fitness, known, keep, progress)
             evo.table = table
             evo.prefer = ranking(table / space.weight)  # the seed: fast greedy's ladder
             if layer_seed:  # a second seed: whole layers, ranked by their own measured fitness
-                known_l = {int(k): v for k, v in state.get("extra", {}).get("layer_table", {}).items()}
-
-                def keep_layer(li, v):
-                    evo.extra["layer_table"][str(li)] = v
-                    evo._save({"done": state.get("done", []), "current": state.get("current")})
-
-                evo.extra["layer_table"] = {str(k): v for k, v in known_l.items()}
-                evo.seeds = [layer_ranking(space, layer_table(space, fitness, known_l, keep_layer))]
+                known, keep = _saved_table(evo, "layer_table")
+                evo.seeds = [layer_ranking(space, layer_table(space, fitness, known, keep))]
         results = evo.run()
         ladder = [r["flags"] for r in results]
         histories = [r["history"] for r in results]
@@ -177,6 +164,21 @@ def select(qmodel, calib_data, method: str = "evolutionary", ratios=DEFAULT_RATI
     if store is not None:
         store.remove()  # the search finished: its checkpoint has served
     return sel
+
+
+def _saved_table(evo, key: str):
+    """``(known, keep)`` for a measured table kept in the evolution's checkpoint under
+    ``key``: the values a resumed search already has, and a callback that records a new
+    value and writes the checkpoint at once."""
+    state = evo.saved_state() or {}
+    known = {int(k): v for k, v in state.get("extra", {}).get(key, {}).items()}
+    evo.extra[key] = {str(k): v for k, v in known.items()}
+
+    def keep(i, v):
+        evo.extra[key][str(i)] = v
+        evo._save({"done": state.get("done", []), "current": state.get("current")})
+
+    return known, keep
 
 
 def _table(space, fitness, known, on_value, progress) -> np.ndarray:
