@@ -104,10 +104,16 @@ def _rows(directory, model, methods):
     return [r for k, r in sorted(t.rows.items()) if k[0] == model and k[1] in methods]
 
 
-def _same_file(a, b) -> bool:
+def _ft_label(label, directory, model, method) -> str:
+    """``label`` for the ``method+ft`` rows of ``directory``, saying so when finetuning
+    started from another selection file than ``method``'s own."""
     import filecmp
 
-    return os.path.exists(a) and os.path.exists(b) and filecmp.cmp(a, b, shallow=False)
+    own = os.path.join(directory, "selections", f"{model}__{method}.json")
+    ft = os.path.join(directory, "selections", f"{model}__{method}_ft.json")
+    if os.path.exists(own) and os.path.exists(ft) and filecmp.cmp(own, ft, shallow=False):
+        return label
+    return f"{label} - finetuned from another selection (`selections/{model}__{method}_ft.json`)"
 
 
 def _f(v, fmt):
@@ -123,12 +129,9 @@ def write_table(model, method, base, out, keys, ratios):
              "| variant | ratio | 4-bit MACs | agree 8-bit [95 % CI] | KL to 8-bit | top-1 | "
              "cycles | bit-exact | photos / views |",
              "|---|---:|---:|---|---:|---:|---:|---|---|"]
-    ft_label = "+ finetuning (distillation on the calibration photos)"
-    if not _same_file(os.path.join(base, "selections", f"{model}__{method}.json"),
-                      os.path.join(base, "selections", f"{model}__{method}_ft.json")):
-        ft_label += f" - finetuned from another selection (`selections/{model}__{method}_ft.json`)"
     groups = [("default (G 64, one shift per group, static)", _rows(base, model, [method])),
-              (ft_label, _rows(base, model, [f"{method}+ft"]))]
+              (_ft_label("+ finetuning (distillation on the calibration photos)", base, model,
+                         method), _rows(base, model, [f"{method}+ft"]))]
     groups += [(VARIANTS[k][0], _rows(os.path.join(out, k), model, [method])) for k in keys]
     for label, rows in groups:
         for r in rows:
@@ -178,10 +181,7 @@ def write_table7(model, base, out, ratio):
             continue
         ci, acc, cyc, be = _cells(r)
         if method.endswith("+ft"):
-            plain = method[:-3]
-            if not _same_file(os.path.join(d, "selections", f"{model}__{plain}.json"),
-                              os.path.join(d, "selections", f"{model}__{plain}_ft.json")):
-                label += f" - finetuned from another selection (`selections/{model}__{plain}_ft.json`)"
+            label = _ft_label(label, d, model, method[:-3])
         lines.append(f"| {label} | {100 * float(r['mac4_share']):.0f} % | {ci} | "
                      f"{_f(r['kl_8bit'], '.3f')} | {acc} | {cyc} | {be} |")
     path = os.path.join(out, f"table7_{model}.md")

@@ -58,6 +58,24 @@ def test_variant_reuses_selection_and_reference(tmp_path):
     assert "finetuned from another selection" in (out / "fidelity_knobs.md").read_text()
     lite_knobs.write_table7("resnet20_fmnist", str(base), str(out), 0.5)
     assert "finetuned from another selection" not in (out / "table7_resnet20_fmnist.md").read_text()
+    # the Table 7 analogue's finetuned row follows the same rule
+    t = SweepTable.load(str(base))
+    t.meta = t.previous_meta
+    for r in [r for r in t.rows.values() if r["method"] in ("range", "range+ft")]:
+        t.add(dict(r, method=r["method"].replace("range", "evolutionary")), write=False)
+    t.write()
+    evo_sel = base / "selections/resnet20_fmnist__evolutionary.json"
+    evo_sel.write_bytes((base / sel).read_bytes())
+    evo_ft = base / "selections/resnet20_fmnist__evolutionary_ft.json"
+    evo_ft.write_bytes(ft_sel.read_bytes())  # differs from evo_sel
+    lite_knobs.write_table7("resnet20_fmnist", str(base), str(out), 0.5)
+    t7 = (out / "table7_resnet20_fmnist.md").read_text()
+    assert "| + finetuning (distillation, without dynamic extraction) - finetuned from another" in t7
+    evo_ft.write_bytes(evo_sel.read_bytes())
+    lite_knobs.write_table7("resnet20_fmnist", str(base), str(out), 0.5)
+    t7 = (out / "table7_resnet20_fmnist.md").read_text()
+    assert "| + finetuning (distillation, without dynamic extraction) |" in t7
+    assert "finetuned from another selection" not in t7
 
 
 def test_unknown_variant_is_refused(tmp_path):
