@@ -36,11 +36,12 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import sys
 import time
 
 from experiments.io import write_text
 from numeric.ratio import same_ratio
-from quant.errors import ConfigError
+from quant.errors import ConfigError, FlexiQError
 
 VARIANTS = {
     "g32": ("G = 32 on every layer (own search)", {"quant_base": {"group_size": 32}}),
@@ -203,26 +204,47 @@ def main(argv=None) -> int:
     p.add_argument("--table-only", action="store_true")
     p.add_argument("--table7", type=float, default=None, metavar="RATIO",
                    help="also write the Table 7 analogue at this ratio")
-    args = p.parse_args(argv)
+    return _run(p.parse_args(argv))
+
+
+def cli(argv=None) -> int:
+    """``main`` for the command line: bad input is one line on stderr and exit code 2."""
+    try:
+        return main(argv)
+    except FlexiQError as exc:
+        print(f"lite_knobs: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _floats(text, flag) -> list:
+    try:
+        return [float(r) for r in text.split(",")]
+    except ValueError:
+        raise ConfigError(f"{flag}: comma-separated numbers expected, got {text!r}") from None
+
+
+def _run(args) -> int:
     keys = [k.strip() for k in args.variants.split(",") if k.strip()]
     bad = [k for k in keys if k not in VARIANTS]
     if bad:
         raise ConfigError(f"--variants: unknown {bad}; known: {', '.join(VARIANTS)}")
+    if not os.path.isfile(os.path.join(args.base, "sweep.csv")):
+        raise ConfigError(f"--base {args.base}: no sweep.csv there (give a finished sweep directory)")
+    ratios = _floats(args.ratios, "--ratios")
+    table_ratios = _floats(args.table_ratios, "--table-ratios")
     import torch
 
     torch.set_num_threads(args.threads)
-    ratios = [float(r) for r in args.ratios.split(",")]
     if not args.table_only:
         for k in keys:
             run_variant(args.model, args.method, args.base, args.out, k,
                         {"ratios": ratios, "batch": args.batch})
     write_table(args.model, args.method, args.base, args.out,
-                [k for k in keys if k != "naive"],
-                [float(r) for r in args.table_ratios.split(",")])
+                [k for k in keys if k != "naive"], table_ratios)
     if args.table7 is not None:
         write_table7(args.model, args.base, args.out, args.table7)
     return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(cli())

@@ -81,3 +81,19 @@ def test_variant_reuses_selection_and_reference(tmp_path):
 def test_unknown_variant_is_refused(tmp_path):
     with pytest.raises(ConfigError, match="unknown"):
         lite_knobs.main(["--base", str(tmp_path), "--out", str(tmp_path), "--variants", "g8"])
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--variants", "g8"], "--variants: unknown"),
+    (["--ratios", "0.5,x"], "--ratios: comma-separated numbers"),
+    (["--table-ratios", "half"], "--table-ratios: comma-separated numbers"),
+    (["--base", "{tmp}/nowhere"], "no sweep.csv there"),
+])
+def test_command_line_bad_input_is_one_line_and_exit_2(tmp_path, capsys, extra, message):
+    (tmp_path / "sweep.csv").write_text("model,method,ratio\n")
+    argv = ["--base", str(tmp_path), "--out", str(tmp_path / "out"), "--table-only"]
+    argv += [a.replace("{tmp}", str(tmp_path)) for a in extra]
+    assert lite_knobs.cli(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("lite_knobs: error: ") and message in err[0]
+    assert not (tmp_path / "out").exists()  # nothing written
