@@ -14,6 +14,8 @@ Variants (``--variants``, comma-separated):
 * ``dynamic``: per-image activation shifts (``dynamic``); the base selection; measured in the
   integer runtime only (no simulation, so no cycles here; see
   results/lite/codesign_knobs_lite0.json for its cycles).
+* ``weight_shift_ft``: per-weight shifts, then finetuning (``<method>+ft``) from the base
+  selection, with the per-weight lowering in the training forward: the two knobs together.
 * ``fitness75``: the selection searched again with a fitness batch of all 75
   calibration photos (the default takes 62).
 * ``naive``: naive (top-4-bit) extraction; the base selection (for the Table 7 analogue,
@@ -52,6 +54,8 @@ VARIANTS = {
     "fitness75": ("fitness batch 75 photos (new search)", {"search": {"fitness_batch": 75}}),
     "weight_shift_search": ("per-weight shifts (own search)",
                             {"quant_base": {"weight_shift": "weight"}}),
+    "weight_shift_ft": ("per-weight shifts + finetuning (same selection)",
+                        {"quant_base": {"weight_shift": "weight"}, "reuse": True, "ft": True}),
     "naive": ("naive (top-4-bit) extraction (same selection)",
               {"quant_base": {"extraction": "naive"}, "reuse": True}),
 }
@@ -74,19 +78,25 @@ def _copy(src, dst):
         shutil.copyfile(src, dst)
 
 
+def variant_method(key, method) -> str:
+    """The sweep method a variant measures: ``method``, or ``method+ft`` for a finetuning one."""
+    return f"{method}+ft" if VARIANTS[key][1].get("ft") else method
+
+
 def run_variant(model, method, base, out, key, opts_base, *, net=None, **extra):
     """Measure variant ``key`` of ``method`` into ``OUT/key``; ``extra``: more SweepOptions
     fields (tests: synthetic data, a small limit); ``net``: the float model to use."""
-    from experiments.sweep import SweepOptions, run_sweep
+    from experiments.sweep import SweepOptions, _fs, run_sweep
 
     _label, spec = VARIANTS[key]
     d = os.path.join(out, key)
+    run_method = variant_method(key, method)
     _copy(os.path.join(base, "cache", f"{model}_refs.npz"),
           os.path.join(d, "cache", f"{model}_refs.npz"))
-    if spec.get("reuse"):
+    if spec.get("reuse"):  # the base selection, under the name the variant's method reads
         _copy(os.path.join(base, "selections", f"{model}__{method}.json"),
-              os.path.join(d, "selections", f"{model}__{method}.json"))
-    kw = dict(methods=[method], ratios=opts_base["ratios"], batch=opts_base["batch"],
+              os.path.join(d, "selections", f"{model}__{_fs(run_method)}.json"))
+    kw = dict(methods=[run_method], ratios=opts_base["ratios"], batch=opts_base["batch"],
               check_images=1, simulate=spec.get("simulate", True),
               quant_base=spec.get("quant_base", {}), search=spec.get("search", {}))
     kw.update(extra)
@@ -133,7 +143,8 @@ def write_table(model, method, base, out, keys, ratios):
     groups = [("default (G 64, one shift per group, static)", _rows(base, model, [method])),
               (_ft_label("+ finetuning (distillation on the calibration photos)", base, model,
                          method), _rows(base, model, [f"{method}+ft"]))]
-    groups += [(VARIANTS[k][0], _rows(os.path.join(out, k), model, [method])) for k in keys]
+    groups += [(VARIANTS[k][0], _rows(os.path.join(out, k), model, [variant_method(k, method)]))
+               for k in keys]
     for label, rows in groups:
         for r in rows:
             if float(r["ratio"]) not in ratios:

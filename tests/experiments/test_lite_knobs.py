@@ -97,3 +97,27 @@ def test_command_line_bad_input_is_one_line_and_exit_2(tmp_path, capsys, extra, 
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("lite_knobs: error: ") and message in err[0]
     assert not (tmp_path / "out").exists()  # nothing written
+
+
+def test_finetuning_variant_starts_from_the_base_selection(tmp_path):
+    """``weight_shift_ft`` measures ``<method>+ft`` with per-weight shifts, finetuned from a
+    copy of the base selection, and its rows reach the knob table under their own label."""
+    base, out = tmp_path / "base", tmp_path / "knobs"
+    run_sweep("resnet20_fmnist", base, opts(methods=["range"], ratios=[0.0, 0.5, 1.0]),
+              model=tiny())
+    table = lite_knobs.run_variant("resnet20_fmnist", "range", str(base), str(out),
+                                   "weight_shift_ft", {"ratios": [0.5], "batch": 8}, net=tiny(),
+                                   **SYN)
+    d = out / "weight_shift_ft"
+    assert filecmp.cmp(base / "selections/resnet20_fmnist__range.json",
+                       d / "selections/resnet20_fmnist__range_ft.json", shallow=False)
+    assert not (d / "selections/resnet20_fmnist__range.json").exists()
+    rows = table.table()
+    assert {r["method"] for r in rows} == {"range+ft"}
+    assert {float(r["ratio"]) for r in rows} == {0.0, 0.5, 1.0}
+    assert all(r["sim_bitexact"] == 1 for r in rows)
+    assert '"weight_shift": "weight"' in (d / "sweep.json").read_text()
+    lite_knobs.write_table("resnet20_fmnist", "range", str(base), str(out), ["weight_shift_ft"],
+                           [0.5, 1.0])
+    text = (out / "fidelity_knobs.md").read_text()
+    assert text.count("| per-weight shifts + finetuning (same selection) |") == 2
