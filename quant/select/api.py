@@ -131,12 +131,15 @@ def select(qmodel, calib_data, method: str = "evolutionary", ratios=DEFAULT_RATI
         store = evo.store
         if search == "fast":
             known, keep = _saved_table(evo, "table")
-            table = _table(space, fitness, known, keep, progress)
+            table = _measured(sensitivity_table, space.n, "sensitivity", space, fitness, known,
+                              keep, progress)
             evo.table = table
             evo.prefer = ranking(table / space.weight)  # the seed: fast greedy's ladder
             if layer_seed:  # a second seed: whole layers, ranked by their own measured fitness
                 known, keep = _saved_table(evo, "layer_table")
-                evo.seeds = [layer_ranking(space, layer_table(space, fitness, known, keep))]
+                lt = _measured(layer_table, len(space.names), "layer table", space, fitness,
+                               known, keep, progress)
+                evo.seeds = [layer_ranking(space, lt)]
         results = evo.run()
         ladder = [r["flags"] for r in results]
         histories = [r["history"] for r in results]
@@ -181,10 +184,11 @@ def _saved_table(evo, key: str):
     return known, keep
 
 
-def _table(space, fitness, known, on_value, progress) -> np.ndarray:
-    bar = tqdm(total=space.n, desc="sensitivity", disable=not progress, leave=False)
+def _measured(measure, total, desc, space, fitness, known, on_value, progress) -> np.ndarray:
+    """A measured table (``sensitivity_table`` or ``layer_table``) under a progress bar."""
+    bar = tqdm(total=total, desc=desc, disable=not progress, leave=False)
     try:
-        return sensitivity_table(space, fitness, known, on_value, bar)
+        return measure(space, fitness, known, on_value, bar)
     finally:
         bar.close()
 
@@ -202,7 +206,8 @@ def _greedy(space, fitness, rs, search, store, progress) -> list:
             saved[str(i)] = v
             store.save({"table": saved})
 
-        table = _table(space, fitness, known, keep, progress)
+        table = _measured(sensitivity_table, space.n, "sensitivity", space, fitness, known, keep,
+                          progress)
         return nested_ladder(space, rs, ranking(table / space.weight))
     n = space.n
     resume = None

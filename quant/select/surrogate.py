@@ -44,7 +44,8 @@ def sensitivity_table(space: SearchSpace, fitness, known: dict | None = None, on
     return out
 
 
-def layer_table(space: SearchSpace, fitness, known: dict | None = None, on_value=None) -> np.ndarray:
+def layer_table(space: SearchSpace, fitness, known: dict | None = None, on_value=None,
+                progress=None) -> np.ndarray:
     """Fitness of each layer wholly in 4 bits, alone (array of length ``len(space.names)``):
     one forward per layer, resumable like ``sensitivity_table``."""
     known = dict(known or {})
@@ -57,6 +58,8 @@ def layer_table(space: SearchSpace, fitness, known: dict | None = None, on_value
             if on_value is not None:
                 on_value(li, known[li])
         out[li] = float(known[li])
+        if progress is not None:
+            progress.update(1)
     return out
 
 

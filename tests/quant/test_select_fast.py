@@ -133,9 +133,15 @@ def test_layer_ranking_orders_whole_layers_by_fitness_per_budget(case):
     _, qm, x = case
     sp = SearchSpace(qm)
     fit = SoftLabelFitness(qm, sp, x, batch=24, metric="kl")
-    seen = []
-    t = layer_table(sp, fit, known={0: 5.0}, on_value=lambda li, v: seen.append(li))
+    seen, ticks = [], []
+
+    class Bar:
+        def update(self, n):
+            ticks.append(n)
+
+    t = layer_table(sp, fit, known={0: 5.0}, on_value=lambda li, v: seen.append(li), progress=Bar())
     assert t[0] == 5.0 and seen == list(range(1, len(sp.names)))
+    assert sum(ticks) == len(sp.names)  # the bar counts known layers too (a resumed table)
     for li, g in enumerate(sp.layer_groups[1:], start=1):
         f = sp.empty()
         f[g] = True
