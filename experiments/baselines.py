@@ -142,7 +142,7 @@ def hawq_selection(qmodel, calib_x: torch.Tensor, ratios=(), *, n_images: int = 
     sens = layer_sensitivity(qmodel, x, batch=batch, progress=progress)
     layers = {k: L for k, L in qmodel.layers.items() if L.eligible}
     ranking = sorted(layers, key=lambda k: (sens[k] / max(layers[k].macs, 1), k))
-    orders = {k: np.asarray(L.order).tolist() for k, L in qmodel.layers.items()
-              if L.order is not None}
+    orders = {k: np.asarray(L.priority if L.priority is not None else L.order).tolist()
+              for k, L in qmodel.layers.items() if L.order is not None}
     return LayerwiseSelection(orders, ranking, {k: L.macs for k, L in layers.items()},
                               {k: L.in_channels for k, L in layers.items()}, sens, ratios)

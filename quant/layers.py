@@ -13,6 +13,9 @@ class GemmLayer:
 
     Weights ``w_codes`` keep the module's layout ([N, C/groups, kh, kw] or [N, C]); the
     priority ``order`` and the 4-bit count ``max4`` say which input channels run in 4 bits.
+    ``priority`` is the quantizer's own channel order (quant/priority.py); attaching a
+    selection replaces ``order``, never ``priority``, so a later search starts from the
+    same space whatever was attached before.
     """
 
     name: str
@@ -44,6 +47,7 @@ class GemmLayer:
     group_size: int = 64
     order: np.ndarray = field(default=None)
     max4: int = 0
+    priority: np.ndarray = field(default=None)
 
     @property
     def selectable(self) -> bool:

@@ -187,4 +187,5 @@ def _gemm_layer(n, mod, in_q, out_q: NodeQ, cstats, out_shape, config, is_first,
         L.order = priority_order(err)
     else:
         L.order = np.arange(c_in, dtype=np.int64)
+    L.priority = L.order.copy()
     return L

@@ -92,6 +92,28 @@ def test_same_seed_same_selection_other_seed_may_differ(case, evo):
     assert _flags_of(r1) != _flags_of(r3)
 
 
+@pytest.mark.parametrize("search", ["fast", "exhaustive"])
+def test_search_ignores_an_attached_selection(search):
+    """A selection attached to the model (its orders replace the layers' ``order``) does not
+    change the space of a later search: the same selection as on a freshly quantized model."""
+    _, qm, x = make_case(seed=1)
+    kw = dict(SMALL, method="evolutionary", ratios=RATIOS, seed=3, search=search)
+    fresh = quant.select(qm, x, **kw)
+    other = quant.select(qm, x, method="random", ratios=RATIOS, seed=9, **SMALL)
+    qm.attach_selection(other)
+    assert any(not np.array_equal(qm.layers[k].order, qm.layers[k].priority)
+               for k in other.orders)  # the attached orders are not the quantizer's own
+    again = quant.select(qm, x, **kw)
+    assert _flags_of(again) == _flags_of(fresh)
+    assert again.meta["fitness_evaluations"] == fresh.meta["fitness_evaluations"]
+    import torch
+
+    from experiments.baselines import hawq_selection
+
+    h = hawq_selection(qm, torch.as_tensor(x), RATIOS)
+    assert all(h.orders[k] == qm.layers[k].priority.tolist() for k in h.orders)
+
+
 def _detach(qm, saved):
     qm.selection = None
     for k, o in saved.items():
