@@ -100,9 +100,13 @@ def layer_sensitivity(qmodel, x: torch.Tensor, *, batch: int = 64, exact: bool =
     from tqdm.auto import tqdm
 
     eligible = [k for k, L in qmodel.layers.items() if L.eligible]
-    base = {k: (np.asarray(L.order), 0) for k, L in qmodel.layers.items()}
+    # the quantizer's own channel order (its 4-bit groups), not an attached selection's
+    base = {k: (np.asarray(_own_order(L)), 0) for k, L in qmodel.layers.items()}
     if exact:
         saved = dict(qmodel.max4)
+        saved_orders = {k: L.order for k, L in qmodel.layers.items()}
+        for k, L in qmodel.layers.items():
+            L.order = base[k][0]
 
         def run(plan):
             qmodel.set_max4({k: n4 for k, (_, n4) in plan.items()})
@@ -131,8 +135,14 @@ def layer_sensitivity(qmodel, x: torch.Tensor, *, batch: int = 64, exact: bool =
             out[name] = mean_kl(run(plan), ref)
     finally:
         if exact:
+            for k, o in saved_orders.items():
+                qmodel.layers[k].order = o
             qmodel.set_max4(saved)
     return out
+
+
+def _own_order(L):
+    return L.priority if L.priority is not None else L.order
 
 
 def hawq_selection(qmodel, calib_x: torch.Tensor, ratios=(), *, n_images: int = 32,
@@ -142,7 +152,7 @@ def hawq_selection(qmodel, calib_x: torch.Tensor, ratios=(), *, n_images: int = 
     sens = layer_sensitivity(qmodel, x, batch=batch, progress=progress)
     layers = {k: L for k, L in qmodel.layers.items() if L.eligible}
     ranking = sorted(layers, key=lambda k: (sens[k] / max(layers[k].macs, 1), k))
-    orders = {k: np.asarray(L.priority if L.priority is not None else L.order).tolist()
-              for k, L in qmodel.layers.items() if L.order is not None}
+    orders = {k: np.asarray(_own_order(L)).tolist() for k, L in qmodel.layers.items()
+              if L.order is not None}
     return LayerwiseSelection(orders, ranking, {k: L.macs for k, L in layers.items()},
                               {k: L.in_channels for k, L in layers.items()}, sens, ratios)

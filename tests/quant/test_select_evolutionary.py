@@ -108,10 +108,16 @@ def test_search_ignores_an_attached_selection(search):
     assert again.meta["fitness_evaluations"] == fresh.meta["fitness_evaluations"]
     import torch
 
-    from experiments.baselines import hawq_selection
+    from experiments.baselines import hawq_selection, layer_sensitivity
 
     h = hawq_selection(qm, torch.as_tensor(x), RATIOS)
     assert all(h.orders[k] == qm.layers[k].priority.tolist() for k in h.orders)
+    attached = {k: L.order.copy() for k, L in qm.layers.items()}
+    exact = layer_sensitivity(qm, torch.as_tensor(x), exact=True)
+    assert all(np.array_equal(qm.layers[k].order, o) for k, o in attached.items())  # restored
+    _, qm2, _ = make_case(seed=1)  # nothing attached
+    assert h.sensitivity == hawq_selection(qm2, torch.as_tensor(x), RATIOS).sensitivity
+    assert exact == layer_sensitivity(qm2, torch.as_tensor(x), exact=True)
 
 
 def _detach(qm, saved):
