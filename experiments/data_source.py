@@ -149,6 +149,7 @@ class DataSource:
     def _images(self, paths) -> torch.Tensor:
         from PIL import Image
 
+        from models.datasets.photo_pool import open_photo
         from models.datasets.preprocess import resize_crop
         from models.registry import IMAGENET_MEAN, IMAGENET_STD
 
@@ -160,7 +161,7 @@ class DataSource:
         out = []
         for p in paths:
             try:
-                with Image.open(p) as im:
+                with open_photo(p) as im:  # a file, or a photo inside a Qt resource archive
                     im = im.convert("L" if c == 1 else "RGB")
                     if h == w:
                         a = resize_crop(im, h, resize)

@@ -4,8 +4,10 @@ The files are listed, one per line with what they show, in ``photo_list.txt`` ne
 module (the files left out are listed there too, with the reason). They come from installed
 packages and are read as files (no package is imported): the Debian package ``opencv-doc``
 (``/usr/share/doc/opencv-doc/examples``), scikit-image, scikit-learn, matplotlib's sample
-data and foolbox's 20 labelled ImageNet photos. A missing source is skipped (``pool_status``
-names it in one line); no source at all raises ``DataMissingError``.
+data, foolbox's 20 labelled ImageNet photos, and the photographs that the Debian package
+``gcompris-qt-data`` keeps inside Qt resource archives (a list entry ``ARCHIVE.rcc!/MEMBER``,
+read by ``qt_resources``). A missing source is skipped (``pool_status`` names it in one
+line); no source at all raises ``DataMissingError``.
 
 Each photo gives several views (``views``): the model's centre eval crop, its mirror image,
 and the four corner crops of the same scale, each mirrored or not by a coin seeded with
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import io
 import os
 from dataclasses import dataclass
 
@@ -25,11 +28,14 @@ import numpy as np
 import torch
 
 from .._packages import package_dir
+from . import qt_resources
 from ._missing import missing
 from .preprocess import load_rgb, resize_crop, to_normalized_tensor
 
 LIST_FILE = os.path.join(os.path.dirname(__file__), "photo_list.txt")
 OPENCV_SAMPLES = os.environ.get("FLEXIQ_OPENCV_SAMPLES", "/usr/share/doc/opencv-doc/examples")
+GCOMPRIS_RCC = os.environ.get("FLEXIQ_GCOMPRIS_RCC", "/usr/share/gcompris-qt/rcc")
+MEMBER_SEP = "!"  # ARCHIVE.rcc!/MEMBER: a file inside a Qt resource archive
 
 #: source -> (how to find its root, sub-directory)
 SOURCES = {
@@ -40,12 +46,14 @@ SOURCES = {
     "foolbox": ("pkg", "foolbox", "data"),
     "bg": ("dir", "/usr/share/backgrounds", ""),
     "desktop": ("dir", "/usr/share/desktop-base", ""),
+    "gcompris": ("dir", GCOMPRIS_RCC, ""),
 }
 #: the install hint per source, for the one-line "missing" message
 INSTALL = {
     "opencv": "apt-get install opencv-doc", "skimage": "pip install scikit-image",
     "sklearn": "pip install scikit-learn", "mpl": "pip install matplotlib",
     "foolbox": "pip install --no-deps foolbox==3.3.4",
+    "gcompris": "apt-get install gcompris-qt-data",
 }
 ALWAYS_EVAL = ("foolbox",)  # the labelled accuracy photos never calibrate
 EVAL_FRACTION = 0.6
@@ -103,7 +111,7 @@ def pool_status() -> tuple[list[tuple[Photo, str]], str]:
     found, missing_files = [], {}
     for p in photos:
         f = os.path.join(roots[p.source], p.path) if roots[p.source] else None
-        if f and os.path.isfile(f):
+        if f and _installed(f):
             found.append((p, f))
         else:
             missing_files[p.source] = missing_files.get(p.source, 0) + 1
@@ -113,6 +121,37 @@ def pool_status() -> tuple[list[tuple[Photo, str]], str]:
             f"{s} ({n} photos; {INSTALL.get(s, 'see photo_list.txt')})"
             for s, n in sorted(missing_files.items()))
     return found, note
+
+
+def _installed(f: str) -> bool:
+    """A plain file, or a member of an installed Qt resource archive (``ARCHIVE!/MEMBER``)."""
+    if MEMBER_SEP not in f:
+        return os.path.isfile(f)
+    archive, member = f.split(MEMBER_SEP, 1)
+    if not os.path.isfile(archive):
+        return False
+    try:
+        return member in qt_resources.list_files(archive)
+    except qt_resources.QtResourceError:
+        return False
+
+
+def open_photo(f: str):
+    """``PIL.Image.open`` of a pool file: a plain file or ``ARCHIVE!/MEMBER``."""
+    from PIL import Image
+
+    if MEMBER_SEP not in f:
+        return Image.open(f)
+    archive, member = f.split(MEMBER_SEP, 1)
+    return Image.open(io.BytesIO(qt_resources.read_file(archive, member)))
+
+
+def load_photo(f: str):
+    """The RGB image of a pool file (a plain file or ``ARCHIVE!/MEMBER``)."""
+    if MEMBER_SEP not in f:
+        return load_rgb(f)
+    with open_photo(f) as im:
+        return im.convert("RGB")
 
 
 def photo_pool_files() -> list[str]:
@@ -209,7 +248,7 @@ def photo_views(model_name: str, split: str = "all", *, views: int = N_VIEWS,
         raise missing("photos", note or f"no pool photos on the {split} side")
     arrays, index, view = [], [], []
     for i, (p, f) in enumerate(chosen):
-        vs = _views(load_rgb(f), meta, int(views), seed, p.id)
+        vs = _views(load_photo(f), meta, int(views), seed, p.id)
         arrays += vs
         index += [i] * len(vs)
         view += range(len(vs))
@@ -232,7 +271,7 @@ def photo_pool(model_name: str, crops: str = "center") -> torch.Tensor:
     size, resize = meta["input_size"], meta["resize"] or meta["input_size"]
     out = []
     for path in photo_pool_files():
-        image = load_rgb(path)
+        image = load_photo(path)
         if crops == "center":
             out.append(resize_crop(image, size, resize, meta["interpolation"]))
             continue
