@@ -101,7 +101,7 @@ def layer_sensitivity(qmodel, x: torch.Tensor, *, batch: int = 64, exact: bool =
 
     eligible = [k for k, L in qmodel.layers.items() if L.eligible]
     # the quantizer's own channel order (its 4-bit groups), not an attached selection's
-    base = {k: (np.asarray(_own_order(L)), 0) for k, L in qmodel.layers.items()}
+    base = {k: (np.asarray(L.own_order), 0) for k, L in qmodel.layers.items()}
     if exact:
         saved = dict(qmodel.max4)
         saved_orders = {k: L.order for k, L in qmodel.layers.items()}
@@ -141,10 +141,6 @@ def layer_sensitivity(qmodel, x: torch.Tensor, *, batch: int = 64, exact: bool =
     return out
 
 
-def _own_order(L):
-    return L.priority if L.priority is not None else L.order
-
-
 def hawq_selection(qmodel, calib_x: torch.Tensor, ratios=(), *, n_images: int = 32,
                    batch: int = 64, progress: bool = False) -> LayerwiseSelection:
     """Rank eligible layers by measured sensitivity per MAC (lowest first)."""
@@ -152,7 +148,7 @@ def hawq_selection(qmodel, calib_x: torch.Tensor, ratios=(), *, n_images: int = 
     sens = layer_sensitivity(qmodel, x, batch=batch, progress=progress)
     layers = {k: L for k, L in qmodel.layers.items() if L.eligible}
     ranking = sorted(layers, key=lambda k: (sens[k] / max(layers[k].macs, 1), k))
-    orders = {k: np.asarray(_own_order(L)).tolist() for k, L in qmodel.layers.items()
+    orders = {k: np.asarray(L.own_order).tolist() for k, L in qmodel.layers.items()
               if L.order is not None}
     return LayerwiseSelection(orders, ranking, {k: L.macs for k, L in layers.items()},
                               {k: L.in_channels for k, L in layers.items()}, sens, ratios)

@@ -50,6 +50,12 @@ class GemmLayer:
     priority: np.ndarray = field(default=None)
 
     @property
+    def own_order(self) -> np.ndarray:
+        """The quantizer's own channel order: ``priority`` (``order`` for a record made
+        without it), whatever selection is attached."""
+        return self.priority if self.priority is not None else self.order
+
+    @property
     def selectable(self) -> bool:
         """Can a selection choose this layer's 4-bit channels (eligible and not grouped)?"""
         return self.eligible and self.groups == 1

@@ -30,7 +30,7 @@ import torch
 from .._packages import package_dir
 from . import qt_resources
 from ._missing import missing
-from .preprocess import load_rgb, resize_crop, to_normalized_tensor
+from .preprocess import resize_crop, to_normalized_tensor
 
 LIST_FILE = os.path.join(os.path.dirname(__file__), "photo_list.txt")
 OPENCV_SAMPLES = os.environ.get("FLEXIQ_OPENCV_SAMPLES", "/usr/share/doc/opencv-doc/examples")
@@ -148,8 +148,6 @@ def open_photo(f: str):
 
 def load_photo(f: str):
     """The RGB image of a pool file (a plain file or ``ARCHIVE!/MEMBER``)."""
-    if MEMBER_SEP not in f:
-        return load_rgb(f)
     with open_photo(f) as im:
         return im.convert("RGB")
 

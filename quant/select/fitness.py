@@ -36,19 +36,22 @@ def take_batch(calib_data, n: int) -> torch.Tensor:
     return torch.cat(parts)[:n]
 
 
-def soft_labels(logits) -> torch.Tensor:
+def _flat(logits) -> torch.Tensor:
+    """The first output (of a tuple), float32, one row per sample."""
     if isinstance(logits, (tuple, list)):
         logits = logits[0]
-    return torch.softmax(logits.float().reshape(logits.shape[0], -1), dim=-1)
+    return logits.float().reshape(logits.shape[0], -1)
+
+
+def soft_labels(logits) -> torch.Tensor:
+    return torch.softmax(_flat(logits), dim=-1)
 
 
 METRICS = ("l2", "kl")
 
 
 def log_soft_labels(logits) -> torch.Tensor:
-    if isinstance(logits, (tuple, list)):
-        logits = logits[0]
-    return torch.log_softmax(logits.float().reshape(logits.shape[0], -1), dim=-1)
+    return torch.log_softmax(_flat(logits), dim=-1)
 
 
 def distance(logits, ref_p, ref_logp, metric: str) -> float:

@@ -44,9 +44,8 @@ class SearchSpace:
         for name, L in qmodel.layers.items():
             if not L.selectable:
                 continue
-            own = L.priority if L.priority is not None else L.order  # not an attached selection's
-            order = np.asarray(base_orders[name] if base_orders and name in base_orders else own,
-                               dtype=np.int64)
+            order = np.asarray(base_orders[name] if base_orders and name in base_orders
+                               else L.own_order, dtype=np.int64)  # not an attached selection's
             if sorted(order.tolist()) != list(range(L.in_channels)):
                 raise ConfigError(f"base order of layer '{name}' is not a permutation")
             li = len(self.names)
