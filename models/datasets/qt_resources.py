@@ -23,12 +23,15 @@ import functools
 import struct
 import zlib
 
+from numeric.errors import FlexiQError
+
 MAGIC = b"qres"
 COMPRESSED, DIRECTORY, COMPRESSED_ZSTD = 1, 2, 4
 
 
-class QtResourceError(ValueError):
-    """Not a Qt resource archive, a damaged one, or a member it does not hold."""
+class QtResourceError(FlexiQError):
+    """Not a Qt resource archive, a damaged one, or a member it does not hold (a user-facing
+    error: the command line answers it in one line, exit code 2)."""
 
 
 @functools.lru_cache(maxsize=8)

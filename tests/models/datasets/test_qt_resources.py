@@ -14,6 +14,7 @@ import pytest
 from PIL import Image
 
 from models.datasets import qt_resources as qr
+from quant.errors import FlexiQError
 
 pp = importlib.import_module("models.datasets.photo_pool")
 
@@ -103,6 +104,14 @@ def test_reader_refuses_what_is_not_an_archive(tmp_path):
     cut.write_bytes(cut.read_bytes()[:40])  # the tree points past the end
     with pytest.raises(qr.QtResourceError, match="damaged"):
         qr.list_files(str(cut))
+    broken = tmp_path / "broken.rcc"  # an intact index over a corrupt compressed member
+    write_rcc(broken, {"/d/y.txt": b"x" * 100}, compress={"/d/y.txt"})
+    blob = bytearray(broken.read_bytes())
+    blob[blob.index(zlib.compress(b"x" * 100)) + 2] ^= 0xFF
+    broken.write_bytes(bytes(blob))
+    qr._index.cache_clear()
+    with pytest.raises(FlexiQError, match="y.txt"):  # what the command line reports in one line
+        qr.read_file(str(broken), "/d/y.txt")
 
 
 def test_pool_reads_listed_photos_from_an_archive(tmp_path, monkeypatch):
