@@ -103,7 +103,7 @@ def _fail(msg: str):
 
 
 def main(argv=None) -> int:
-    from models.datasets.photo_pool import photo_views
+    from models.datasets.photo_pool import EVAL_VIEWS, photo_views
 
     from .data import calibration_batches
     from .model_ref import load_registry_model
@@ -154,7 +154,7 @@ def main(argv=None) -> int:
 
     model = load_registry_model(a.model)
     calib = calibration_batches(a.model, a.calib_images, seed=a.seed)
-    pool = photo_views(a.model, "eval", seed=a.seed)
+    pool = photo_views(a.model, "eval", views=EVAL_VIEWS, seed=a.seed)
     all_ratios = sorted(set(ratios) | {0.0})
     qcache: dict = {}  # one calibration, copied for every method
     ref = M.prepare_qmodel("uniform_int4", model, calib, all_ratios, seed=a.seed, cache=qcache)

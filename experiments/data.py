@@ -90,12 +90,12 @@ def evaluation_set(model_name: str, *, limit: int | None = None, data: str = "au
         return EvalSet("fashion-mnist-test" + (f"[:{n}]" if n < len(images) else ""),
                        normalize_images(images[:n]), torch.as_tensor(labels[:n].astype("int64")))
     from models.datasets import imagenet_photos
-    from models.datasets.photo_pool import photo_views
+    from models.datasets.photo_pool import EVAL_VIEWS, photo_views
 
     x, y = imagenet_photos(model_name)
     if limit is not None:
         x, y = x[:limit], y[:limit]
-    pool = photo_views(model_name, "eval", seed=seed)
+    pool = photo_views(model_name, "eval", views=EVAL_VIEWS, seed=seed)
     return EvalSet(f"imagenet-photos+pool{pool.n_photos}x{len(pool.x) // pool.n_photos}", x, y,
                    pool=pool.x, pool_photo=pool.photo)
 

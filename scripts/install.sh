@@ -11,7 +11,7 @@ if [ ! -f /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz ]; then
     $SUDO apt-get update -q >/dev/null && $SUDO apt-get install -y -q dataset-fashion-mnist >/dev/null; }
 fi
 # Real photographs for the ImageNet photo pool (models/datasets/photo_list.txt): opencv-doc's
-# sample images (~96 MB download). The wallpaper packages the pool list reviews
+# sample images (~96 MB download) and, below, GCompris's. The wallpaper packages the pool list reviews
 # (gnome-backgrounds, ukui-wallpapers, desktop-base: ~62 MB) hold no photographs in these
 # releases, so they are not installed. The pool works without any of them (it says which
 # source is missing).
@@ -21,6 +21,15 @@ if [ ! -d /usr/share/doc/opencv-doc/examples/data ]; then
     $SUDO apt-get update -q >/dev/null && \
       $SUDO apt-get install -y -q --no-install-recommends opencv-doc >/dev/null; } || \
     echo "[install] opencv-doc not installed: the photo pool uses the Python packages' photos only"
+fi
+# GCompris's activity images (~44 MB download): the pool reads the photographs its list names
+# straight out of the Qt resource archives (models/datasets/qt_resources.py).
+if [ ! -d /usr/share/gcompris-qt/rcc ]; then
+  echo "[install] more photos (Debian package gcompris-qt-data)"
+  $SUDO apt-get install -y -q --no-install-recommends gcompris-qt-data >/dev/null || {
+    $SUDO apt-get update -q >/dev/null && \
+      $SUDO apt-get install -y -q --no-install-recommends gcompris-qt-data >/dev/null; } || \
+    echo "[install] gcompris-qt-data not installed: the photo pool leaves its photos out"
 fi
 echo "[install] python packages"
 python3 -m pip install -q --disable-pip-version-check torch==2.13.0

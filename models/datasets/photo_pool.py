@@ -11,7 +11,10 @@ line); no source at all raises ``DataMissingError``.
 
 Each photo gives several views (``views``): the model's centre eval crop, its mirror image,
 and the four corner crops of the same scale, each mirrored or not by a coin seeded with
-``(seed, photo)``. ``split_of`` assigns whole scenes (a photo and its near-duplicates) to the
+``(seed, photo)``. Fidelity metrics use the first ``EVAL_VIEWS`` views of each evaluation
+photo (the centre crop, its mirror and one corner crop): the intervals resample photos, so
+more photos narrow them and further views of the same photo add little but run time.
+``split_of`` assigns whole scenes (a photo and its near-duplicates) to the
 calibration or the evaluation side by a seeded hash, so no photo is on both sides and a
 missing source does not move the others; foolbox's labelled photos are always evaluation.
 """
@@ -59,6 +62,7 @@ ALWAYS_EVAL = ("foolbox",)  # the labelled accuracy photos never calibrate
 EVAL_FRACTION = 0.6
 MAX_EVAL_SCENE = 4  # a scene with more photos (the 26 chessboard shots of one room) calibrates
 N_VIEWS = 6
+EVAL_VIEWS = 3  # views per evaluation photo in the fidelity metrics
 
 
 @dataclass(frozen=True)
