@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 
 from . import io, metrics
 from . import methods as M
-from .sweep import _fs, parse_ratios
+from .sweep import _fs, eval_batch, parse_ratios
 
 DEFAULT_BINS = (0.0, 0.3, 0.5, 0.8, 1.0)
 
@@ -66,6 +66,7 @@ def strata(top_ref, conf_ref, top, photo, bins=DEFAULT_BINS, seed: int = 0) -> l
 
 
 def _logits(qm, x, batch, desc) -> np.ndarray:
+    batch = eval_batch(batch, x)
     out = []
     with torch.no_grad():
         for i in tqdm(range(0, len(x), batch), desc=desc, leave=False, unit="batch"):
@@ -164,8 +165,9 @@ def main(argv=None) -> int:
     state["views"] = [int(m.sum()) for m in bin_masks(conf8, bins)]
     if "fp32@-" not in rows:
         with torch.no_grad():
-            fp = np.concatenate([ref.float_forward(pool.x[i:i + a.batch]).numpy()
-                                 for i in range(0, len(pool.x), a.batch)])
+            fb = eval_batch(a.batch, pool.x)
+            fp = np.concatenate([ref.float_forward(pool.x[i:i + fb]).numpy()
+                                 for i in range(0, len(pool.x), fb)])
         rows["fp32@-"] = strata(top8, conf8, fp.argmax(1), pool.photo, bins, a.seed)
         io.write_json(state_path, state)
     todo = [(m, r) for m in names for r in ratios if f"{m}@{r:g}" not in rows]

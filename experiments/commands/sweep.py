@@ -12,7 +12,8 @@ def add_common(p) -> None:
                    help="comma-separated 4-bit ratios (0 and 1 are always added)")
     p.add_argument("--limit", type=int, default=None,
                    help="evaluation images (default: the whole test set)")
-    p.add_argument("--batch", type=int, default=256, help="evaluation batch size")
+    p.add_argument("--batch", type=int, default=256,
+                   help="evaluation batch size, at most (large inputs run in batches of about 1 M values)")
     p.add_argument("--calib-images", type=int, default=256, help="calibration images")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--check-images", type=int, default=2,

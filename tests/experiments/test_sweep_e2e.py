@@ -133,3 +133,27 @@ def test_every_default_method_runs_through_the_sweep(tmp_path):
     rows = table.table()
     assert {x["method"] for x in rows} == set(methods)
     assert all(x["sim_bitexact"] == 1 for x in rows)
+
+
+def test_eval_batch_cuts_large_inputs_and_keeps_small_ones():
+    assert sweep_mod.eval_batch(256, torch.zeros(10, 1, 28, 28)) == 256
+    assert sweep_mod.eval_batch(256, torch.zeros(10, 3, 224, 224)) == 6
+    assert sweep_mod.eval_batch(4, torch.zeros(10, 3, 224, 224)) == 4
+    assert sweep_mod.eval_batch(256, torch.zeros(10, 3, 2048, 2048)) == 1
+
+
+def test_runtime_outputs_do_not_depend_on_the_evaluation_batch(monkeypatch):
+    import numpy as np
+
+    from experiments import methods as M
+    from experiments.data import calibration_batches
+
+    calib = calibration_batches("resnet20_fmnist", 16, seed=0, data="synthetic")
+    qm = M.prepare_qmodel("range", tiny(), calib, [0.0, 0.5, 1.0])
+    qm.set_ratio(0.5)
+    x = torch.cat(calib)
+    whole = sweep_mod._run_logits(qm, x, 16, "", False)
+    monkeypatch.setattr(sweep_mod, "BATCH_VALUES", 3 * x[0].numel())  # batches of 3
+    assert sweep_mod.eval_batch(16, x) == 3
+    cut = sweep_mod._run_logits(qm, x, 16, "", False)
+    assert np.array_equal(whole[1], cut[1]) and np.array_equal(whole[0], cut[0])
