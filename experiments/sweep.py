@@ -22,6 +22,7 @@ and ``speedup_share``.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import time
 from dataclasses import asdict, dataclass, field
@@ -176,7 +177,7 @@ def run_sweep(model_name: str, out_dir, opts: SweepOptions | None = None, *,
         for sub in ("selections", "programs", "cache"):
             for f in _files_of(os.path.join(out_dir, sub), model_name):
                 os.remove(f)
-    elif model_name in runs and runs[model_name] != key:
+    elif model_name in runs and {k: runs[model_name].get(k) for k in key} != key:
         old = runs[model_name]
         diff = {k: (old.get(k), key[k]) for k in key if old.get(k) != key[k]}
         raise FlexiQError(f"{out_dir} holds a {model_name} sweep made with other options "
@@ -215,6 +216,7 @@ def run_sweep(model_name: str, out_dir, opts: SweepOptions | None = None, *,
             raise ConfigError(f"--sim-images needs labels; {ev.name} has none")
         _log(f"[sweep] {model_name}: {ev.name} has no labels: accuracy is left empty; the rows "
              "report fidelity to the 8-bit model (agree_8bit, kl_8bit)", opts.progress)
+    _check_data(table, model_name, calib, ev, out_dir, opts.fresh)
     fx = ev.fidelity_x
     n_lab = len(ev.x)
     npu_cfg = None
@@ -260,6 +262,30 @@ def run_sweep(model_name: str, out_dir, opts: SweepOptions | None = None, *,
         _log(f"[sweep] {model_name} / {method}: done in {time.time() - t0:.0f} s", opts.progress)
     bar.close()
     return table
+
+
+def data_id(calib, ev) -> str:
+    """A fingerprint of the calibration and evaluation inputs (and labels)."""
+    h = hashlib.sha256()
+    for t in [*calib, ev.x, ev.labels, ev.pool]:
+        if t is not None:
+            h.update(np.ascontiguousarray(torch.as_tensor(t).numpy()).tobytes())
+    return h.hexdigest()[:16]
+
+
+def _check_data(table, model_name, calib, ev, out_dir, fresh) -> None:
+    """Refuse to add rows to a sweep whose earlier rows saw other inputs (a photo source
+    installed or removed since, another data set); record the fingerprint."""
+    ids = dict(table.meta.get("data", {}))
+    now = {"id": data_id(calib, ev), "eval_set": ev.name}
+    old = ids.get(model_name)
+    if old and old.get("id") != now["id"] and not fresh:
+        raise FlexiQError(
+            f"{out_dir}: the {model_name} rows there were measured on other data ({old.get('eval_set')}, "
+            f"now {ev.name}; the calibration or evaluation inputs changed, e.g. a photo source "
+            "installed or removed); use --fresh to start over or another -o directory")
+    ids[model_name] = now
+    table.meta = {**table.meta, "data": ids}
 
 
 def _measure(model_name, method, r, qm, prog, ev, refs, opts, npu_cfg, n_lab) -> dict:

@@ -9,7 +9,7 @@ from experiments import io, npu_run
 from experiments import sweep as sweep_mod
 from experiments.sweep import SweepOptions, run_sweep
 from experiments.sweep_table import COLUMNS
-from quant.errors import SelectionFileError
+from quant.errors import FlexiQError, SelectionFileError
 
 pytestmark = pytest.mark.skipif(not npu_run.compiler_available(),
                                 reason="compiler / simulator not available")
@@ -157,3 +157,26 @@ def test_runtime_outputs_do_not_depend_on_the_evaluation_batch(monkeypatch):
     assert sweep_mod.eval_batch(16, x) == 3
     cut = sweep_mod._run_logits(qm, x, 16, "", False)
     assert np.array_equal(whole[1], cut[1]) and np.array_equal(whole[0], cut[0])
+
+
+def test_rows_measured_on_other_data_are_not_mixed_with_new_ones(tmp_path, monkeypatch):
+    """A photo source installed after some rows were measured changes the inputs: the sweep
+    refuses to resume there (one line), and --fresh starts over."""
+    run_sweep("resnet20_fmnist", tmp_path, opts(methods=["range"]), model=tiny())
+    meta = io.read_json(tmp_path / "sweep.json")["meta"]
+    assert meta["data"]["resnet20_fmnist"]["id"]
+    real = sweep_mod.evaluation_set
+
+    def other(*a, **k):
+        ev = real(*a, **k)
+        ev.x = ev.x + 0.5
+        return ev
+
+    monkeypatch.setattr(sweep_mod, "evaluation_set", other)
+    before = (tmp_path / "sweep.csv").read_bytes()
+    with pytest.raises(FlexiQError, match="measured on other data"):
+        run_sweep("resnet20_fmnist", tmp_path, opts(methods=["range", "hawq"]), model=tiny())
+    assert (tmp_path / "sweep.csv").read_bytes() == before
+    t = run_sweep("resnet20_fmnist", tmp_path, opts(methods=["range", "hawq"], fresh=True),
+                  model=tiny())
+    assert {k[1] for k in t.rows} == {"range", "hawq"}
