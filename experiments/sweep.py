@@ -93,8 +93,9 @@ def _log(msg: str, progress: bool) -> None:
 
 #: Input values per evaluation batch, at most. The integer runtime's int64 temporaries for a
 #: 224-pixel network at batch 32 are hundreds of MB each, and allocating them costs more than
-#: the arithmetic: on EfficientNet-Lite0 batches of 4-8 photos run 1.6-1.9x faster per photo
-#: than batches of 32 (benchmarks/bench_eval_batch.py). Small inputs keep the asked batch.
+#: the arithmetic: on EfficientNet-Lite0 batches of 8 and 4 photos ran 1.6x and 2.0x faster
+#: per photo than batches of 32 (benchmarks/bench_eval_batch.py). Small inputs keep the
+#: asked batch.
 BATCH_VALUES = 1 << 20
 
 
