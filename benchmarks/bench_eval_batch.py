@@ -49,9 +49,10 @@ def main(argv=None) -> int:
         times[b] = (time.perf_counter() - t) / len(x)
         codes[b] = np.concatenate(out)
     same = all(np.array_equal(codes[b], codes[sizes[0]]) for b in sizes)
-    base = times.get(32, times[sizes[0]])
+    ref = 32 if 32 in times else sizes[0]
+    base = times[ref]
     print(f"{a.model}, {len(x)} photos, 1 thread; the sweep's choice: batch {auto}")
-    print("| batch | s / photo | speed vs batch 32 |")
+    print(f"| batch | s / photo | speed vs batch {ref} |")
     print("|---:|---:|---:|")
     for b in sizes:
         print(f"| {b}{' (eval_batch)' if b == auto else ''} | {times[b]:.3f} | {base / times[b]:.2f}x |")
