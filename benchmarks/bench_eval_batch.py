@@ -24,7 +24,8 @@ def main(argv=None) -> int:
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     from experiments import methods as M
     from experiments.data import calibration_batches
-    from experiments.sweep import eval_batch, load_registry_model
+    from experiments.model_ref import load_registry_model
+    from experiments.sweep import eval_batch
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", default="efficientnet_lite0")

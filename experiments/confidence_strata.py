@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 
 from . import io, metrics
 from . import methods as M
-from .sweep import _fs, eval_batch, parse_ratios
+from .sweep import _float_logits, _fs, eval_batch, parse_ratios
 
 DEFAULT_BINS = (0.0, 0.3, 0.5, 0.8, 1.0)
 
@@ -165,9 +165,7 @@ def main(argv=None) -> int:
     state["views"] = [int(m.sum()) for m in bin_masks(conf8, bins)]
     if "fp32@-" not in rows:
         with torch.no_grad():
-            fb = eval_batch(a.batch, pool.x)
-            fp = np.concatenate([ref.float_forward(pool.x[i:i + fb]).numpy()
-                                 for i in range(0, len(pool.x), fb)])
+            fp = _float_logits(ref, pool.x, a.batch)
         rows["fp32@-"] = strata(top8, conf8, fp.argmax(1), pool.photo, bins, a.seed)
         io.write_json(state_path, state)
     todo = [(m, r) for m in names for r in ratios if f"{m}@{r:g}" not in rows]

@@ -178,7 +178,7 @@ def run_sweep(model_name: str, out_dir, opts: SweepOptions | None = None, *,
         for sub in ("selections", "programs", "cache"):
             for f in _files_of(os.path.join(out_dir, sub), model_name):
                 os.remove(f)
-    elif model_name in runs and {k: runs[model_name].get(k) for k in key} != key:
+    elif model_name in runs and runs[model_name] != key:
         old = runs[model_name]
         diff = {k: (old.get(k), key[k]) for k in key if old.get(k) != key[k]}
         raise FlexiQError(f"{out_dir} holds a {model_name} sweep made with other options "
