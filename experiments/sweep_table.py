@@ -178,7 +178,10 @@ def _verified(raw: dict, twins: dict) -> dict | None:
         key = row_key(row)
     except (KeyError, TypeError, ValueError):
         return None
-    if not row.get("model") or not row.get("method") or row.get("accuracy") is None:
+    # a measured row has accuracy, or, for unlabelled data (a user's image folder), at least
+    # agree_8bit; a cell emptied by a broken write no longer matches its JSON twin
+    if (not row.get("model") or not row.get("method")
+            or (row.get("accuracy") is None and row.get("agree_8bit") is None)):
         return None
     twin = twins.get(key)
     if twin is None:

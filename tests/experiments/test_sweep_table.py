@@ -60,6 +60,27 @@ def test_resume_reads_done_rows(tmp_path):
     assert len(io.read_csv(tmp_path / "sweep.csv")) == 5
 
 
+def test_resume_keeps_unlabelled_rows_and_drops_a_row_emptied_since(tmp_path):
+    """Rows of unlabelled data (no accuracy) count as done; a row whose CSV cell was
+    emptied after the write (it no longer matches sweep.json) is measured again."""
+    t = SweepTable(tmp_path)
+    for r in synthetic_rows()[:3]:
+        t.add({**r, "accuracy": None})
+    t2 = SweepTable.load(tmp_path)
+    assert t2.dropped == 0 and t2.done("m", "evolutionary", 0.5)
+    assert t2.get("m", "evolutionary", 0.5)["accuracy"] is None
+    t = SweepTable(tmp_path)
+    for r in synthetic_rows()[:3]:
+        t.add(r)
+    lines = (tmp_path / "sweep.csv").read_text().splitlines()
+    cells = lines[2].split(",")
+    cells[COLUMNS.index("accuracy")] = ""
+    lines[2] = ",".join(cells)
+    (tmp_path / "sweep.csv").write_text("\n".join(lines) + "\n")
+    t3 = SweepTable.load(tmp_path)
+    assert t3.dropped == 1 and len(t3.rows) == 2
+
+
 def test_summary_shows_intervals_and_cycles_per_op_kind():
     from experiments.sweep_table import summary_markdown
 
