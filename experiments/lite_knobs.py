@@ -11,11 +11,12 @@ Variants (``--variants``, comma-separated):
 * ``g32``: G = 32 on every layer (``QuantConfig.group_size``); its own selection search,
   since the groups differ.
 * ``weight_shift``: one shift per weight (``weight_shift="weight"``); the base selection.
-* ``dynamic``: per-image activation shifts (``dynamic``); the base selection; measured in the
-  integer runtime only (no simulation, so no cycles here; see
-  results/lite/codesign_knobs_lite0.json for its cycles).
+* ``dynamic``: per-image activation shifts (``dynamic``); the base selection, simulated like
+  every variant (the producer of each 4-bit input OR-reduces per group as it writes).
 * ``weight_shift_ft``: per-weight shifts, then finetuning (``<method>+ft``) from the base
   selection, with the per-weight lowering in the training forward: the two knobs together.
+* ``weight_shift_dynamic``, ``weight_shift_dynamic_ft``: per-weight shifts and dynamic
+  extraction together, then (``_ft``) finetuning; the base selection.
 * ``fitness75``: the selection searched again with a fitness batch of all 75
   calibration photos (the default takes 62).
 * ``naive``: naive (top-4-bit) extraction; the base selection (for the Table 7 analogue,
@@ -49,13 +50,20 @@ VARIANTS = {
     "g32": ("G = 32 on every layer (own search)", {"quant_base": {"group_size": 32}}),
     "weight_shift": ("per-weight shifts (same selection)",
                      {"quant_base": {"weight_shift": "weight"}, "reuse": True}),
-    "dynamic": ("dynamic extraction (same selection; integer runtime only)",
-                {"quant_base": {"dynamic": True}, "reuse": True, "simulate": False}),
+    "dynamic": ("dynamic extraction (same selection)",
+                {"quant_base": {"dynamic": True}, "reuse": True}),
     "fitness75": ("fitness batch 75 photos (new search)", {"search": {"fitness_batch": 75}}),
     "weight_shift_search": ("per-weight shifts (own search)",
                             {"quant_base": {"weight_shift": "weight"}}),
     "weight_shift_ft": ("per-weight shifts + finetuning (same selection)",
                         {"quant_base": {"weight_shift": "weight"}, "reuse": True, "ft": True}),
+    "weight_shift_dynamic": ("per-weight shifts + dynamic extraction (same selection)",
+                             {"quant_base": {"weight_shift": "weight", "dynamic": True},
+                              "reuse": True}),
+    "weight_shift_dynamic_ft": ("per-weight shifts + dynamic extraction + finetuning "
+                                "(same selection)",
+                                {"quant_base": {"weight_shift": "weight", "dynamic": True},
+                                 "reuse": True, "ft": True}),
     "naive": ("naive (top-4-bit) extraction (same selection)",
               {"quant_base": {"extraction": "naive"}, "reuse": True}),
 }
@@ -66,7 +74,7 @@ TABLE7 = [("8-bit", None, "evolutionary", "ratio0"),
           ("random + effective extraction", None, "random", None),
           ("fast greedy", None, "greedy", None),
           ("fast evolutionary", None, "evolutionary", None),
-          ("+ dynamic extraction (integer runtime; simulator bit-exact since the mask fix)", "dynamic",
+          ("+ dynamic extraction", "dynamic",
            "evolutionary", None),
           ("+ finetuning (distillation, without dynamic extraction)", None, "evolutionary+ft",
            None)]

@@ -121,3 +121,20 @@ def test_finetuning_variant_starts_from_the_base_selection(tmp_path):
                            [0.5, 1.0])
     text = (out / "fidelity_knobs.md").read_text()
     assert text.count("| per-weight shifts + finetuning (same selection) |") == 2
+
+
+@pytest.mark.parametrize("key", ["dynamic", "weight_shift_dynamic"])
+def test_dynamic_variants_are_simulated_bit_exact(tmp_path, key):
+    """Dynamic extraction (alone or with per-weight shifts) is compiled and simulated like
+    every other variant: its rows carry cycles and the simulator's codes equal the runtime's."""
+    base, out = tmp_path / "base", tmp_path / "knobs"
+    run_sweep("resnet20_fmnist", base, opts(methods=["range"], ratios=[0.0, 0.5, 1.0]),
+              model=tiny())
+    table = lite_knobs.run_variant("resnet20_fmnist", "range", str(base), str(out), key,
+                                   {"ratios": [0.5], "batch": 8}, net=tiny(), **SYN)
+    text = (out / key / "sweep.json").read_text()
+    assert '"dynamic": true' in text
+    assert ('"weight_shift": "weight"' in text) == (key == "weight_shift_dynamic")
+    rows = table.table()
+    assert {float(r["ratio"]) for r in rows} == {0.0, 0.5, 1.0}
+    assert all(r["cycles"] > 0 and r["sim_bitexact"] == 1 for r in rows)
