@@ -239,7 +239,9 @@ def run_sweep(model_name: str, out_dir, opts: SweepOptions | None = None, *,
             selection_path=os.path.join(out_dir, "selections", f"{model_name}__{_fs(method)}.json"))
         if refs.ref8 is None:
             ref_qm = qm
-            if M.split(method)[0] == "int4_ptq":  # its ratio 0 is not the 8-bit model
+            base, ft = M.split(method)
+            if base == "int4_ptq" or ft:  # its ratio 0 is not the 8-bit model (finetuning
+                # moves the shared 8-bit path): the reference is the model as quantized
                 ref_qm = M.prepare_qmodel("uniform_int4", model, calib, ratios, seed=opts.seed,
                                           quant_base=opts.quant_base, cache=qcache,
                                           progress=opts.progress)

@@ -1,6 +1,7 @@
 """A small end-to-end sweep: tiny model, 2 ratios, a few synthetic images, through the
 compiler and the simulator; then resume and interruption."""
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -180,3 +181,14 @@ def test_rows_measured_on_other_data_are_not_mixed_with_new_ones(tmp_path, monke
     t = run_sweep("resnet20_fmnist", tmp_path, opts(methods=["range", "hawq"], fresh=True),
                   model=tiny())
     assert {k[1] for k in t.rows} == {"range", "hawq"}
+
+
+def test_finetuned_method_alone_is_measured_against_the_model_as_quantized(tmp_path):
+    """A sweep whose first method is finetuned takes its 8-bit reference from the model as
+    quantized, not from the finetuned model's ratio 0 (finetuning moves the 8-bit path)."""
+    run_sweep("resnet20_fmnist", tmp_path / "plain", opts(methods=["range"]), model=tiny())
+    run_sweep("resnet20_fmnist", tmp_path / "ft", opts(methods=["range+ft"]), model=tiny())
+    ref = [np.load(tmp_path / d / "cache" / "resnet20_fmnist_refs.npz") for d in ("plain", "ft")]
+    assert np.array_equal(ref[0]["ref8"], ref[1]["ref8"])
+    ft0 = io.read_csv(tmp_path / "ft" / "sweep.csv")[0]
+    assert float(ft0["ratio"]) == 0.0 and float(ft0["kl_8bit"]) > 0.0  # the 8-bit path moved
