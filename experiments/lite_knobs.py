@@ -74,8 +74,7 @@ TABLE7 = [("8-bit", None, "evolutionary", "ratio0"),
           ("random + effective extraction", None, "random", None),
           ("fast greedy", None, "greedy", None),
           ("fast evolutionary", None, "evolutionary", None),
-          ("+ dynamic extraction", "dynamic",
-           "evolutionary", None),
+          ("+ dynamic extraction", "dynamic", "evolutionary", None),
           ("+ finetuning (distillation, without dynamic extraction)", None, "evolutionary+ft",
            None)]
 
@@ -105,7 +104,7 @@ def run_variant(model, method, base, out, key, opts_base, *, net=None, **extra):
         _copy(os.path.join(base, "selections", f"{model}__{method}.json"),
               os.path.join(d, "selections", f"{model}__{_fs(run_method)}.json"))
     kw = dict(methods=[run_method], ratios=opts_base["ratios"], batch=opts_base["batch"],
-              check_images=1, simulate=spec.get("simulate", True),
+              check_images=1,
               quant_base=spec.get("quant_base", {}), search=spec.get("search", {}))
     kw.update(extra)
     t0 = time.time()

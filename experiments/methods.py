@@ -49,6 +49,13 @@ def split(method: str) -> tuple[str, bool]:
     return method, False
 
 
+def ratio0_is_8bit(method: str) -> bool:
+    """Whether ``method`` at ratio 0 is the 8-bit model as quantized: not for ``int4_ptq``
+    (4-bit weights) nor for a finetuned method (finetuning moves the shared 8-bit path)."""
+    base, ft = split(method)
+    return base != "int4_ptq" and not ft
+
+
 def validate(methods) -> list[str]:
     out = []
     for m in methods:

@@ -239,9 +239,7 @@ def run_sweep(model_name: str, out_dir, opts: SweepOptions | None = None, *,
             selection_path=os.path.join(out_dir, "selections", f"{model_name}__{_fs(method)}.json"))
         if refs.ref8 is None:
             ref_qm = qm
-            base, ft = M.split(method)
-            if base == "int4_ptq" or ft:  # its ratio 0 is not the 8-bit model (finetuning
-                # moves the shared 8-bit path): the reference is the model as quantized
+            if not M.ratio0_is_8bit(method):  # the reference is the model as quantized
                 ref_qm = M.prepare_qmodel("uniform_int4", model, calib, ratios, seed=opts.seed,
                                           quant_base=opts.quant_base, cache=qcache,
                                           progress=opts.progress)
@@ -296,7 +294,7 @@ def _measure(model_name, method, r, qm, prog, ev, refs, opts, npu_cfg, n_lab) ->
     lab, codes = _run_logits(qm, ev.x, opts.batch, f"{method} @ {r:g}", opts.progress)
     if ev.pool is None:
         logits = lab
-    elif r == 0.0 and M.split(method)[0] != "int4_ptq" and not M.split(method)[1]:
+    elif r == 0.0 and M.ratio0_is_8bit(method):
         # all channels in 8 bits: selection and extraction do not act, so the pool's outputs
         # are the 8-bit reference's (integer sums are exact, whatever the channel order)
         logits = refs.ref8
